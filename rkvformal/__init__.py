@@ -1,0 +1,1 @@
+"""rkvformal: a formal checker for ResidentClaim lowerings onto KV-cache runtimes."""

@@ -1,0 +1,108 @@
+"""The `rkvformal` command line.
+
+Exit codes (README, docs/CLI.md): 0 every row decided and as expected; 1 a row
+contradicts its expectation; 2 usage or input error; 3 a row is undecided (solver
+unknown or timeout) and none contradicts; 4 internal error (a bug in rkvformal).
+click's own exit 1 on exceptions and Ctrl-C would blur these, so `entry` owns them.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+from rich.console import Console
+
+from rkvformal import pipeline
+from rkvformal.errors import RkvError
+from rkvformal.report import json_report, text
+from rkvformal.smt.prover import DEFAULT_BOUND
+
+EXIT_OK, EXIT_CONTRADICTED, EXIT_INPUT, EXIT_UNKNOWN, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+
+class InputFailure(Exception):
+    """A usage or descriptor error, already rendered for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rkvformal")
+def main() -> None:
+    """Prove whether runtime KV-cache primitives can carry a ResidentClaim mode."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--lowering", "only", metavar="NAME", help="Prove only the row with this name.")
+@click.option("--bound", "-k", type=int, default=DEFAULT_BOUND, show_default=True,
+              help=f"Steps of the bounded model (1..{pipeline.MAX_BOUND}).")
+@click.option("--timeout", type=float, default=None, metavar="SECONDS",
+              help="Solver timeout per check; a timeout is reported as unknown.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def prove(files: tuple[str, ...], only: str | None, bound: int, timeout: float | None,
+          fmt: str) -> None:
+    """Classify every row of each descriptor FILE, with counterexamples."""
+    if not 1 <= bound <= pipeline.MAX_BOUND:
+        raise InputFailure(f"error: --bound must be between 1 and {pipeline.MAX_BOUND}, "
+                           f"got {bound}")
+    if timeout is not None and timeout <= 0:
+        raise InputFailure("error: --timeout must be a positive number of seconds")
+    descriptors = []
+    for path in files:
+        try:
+            descriptors.append(pipeline.load(path))
+        except RkvError as error:
+            raise InputFailure(error.render()) from error
+    if only is not None and not any(r.name == only for d in descriptors for r in d.rows):
+        names = ", ".join(r.name for d in descriptors for r in d.rows)
+        raise InputFailure(f"error: no row named {only!r}\n  rows: {names}")
+    proved = [pipeline.prove_descriptor(d, bound, timeout, only) for d in descriptors]
+    if fmt == "json":
+        sys.stdout.write(json_report.render(proved, bound))
+    else:
+        text.render(proved, bound, _console())
+    sys.exit(pipeline.exit_code(proved))
+
+
+def entry() -> None:
+    """Console-script entry point: maps every way out onto the documented exit codes."""
+    try:
+        main.main(standalone_mode=False)
+    except InputFailure as failure:
+        click.echo(failure.message, err=True)
+        sys.exit(EXIT_INPUT)
+    except click.exceptions.NoArgsIsHelp as error:
+        click.echo(error.format_message(), err=True)
+        sys.exit(EXIT_INPUT)
+    except click.UsageError as error:
+        error.show()
+        sys.exit(EXIT_INPUT)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_INTERNAL)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(EXIT_INPUT)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERNAL)
+    except SystemExit:
+        raise
+    except Exception:  # a bug in rkvformal: say so, never pass it off as a verdict
+        click.echo("internal error (please report):", err=True)
+        traceback.print_exc()
+        sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,1 @@
+"""What descriptors mean: validation, the primitive catalogue and obligation bundles."""

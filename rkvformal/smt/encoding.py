@@ -1,0 +1,376 @@
+"""The bounded transition system of DESIGN §5: the base runtime and how primitives attach.
+
+`Encoding` collects, for one row, every formula of the model over a `View`:
+
+* the base relation (a paged KV pool with no features: any move whose guard holds,
+  lazy eviction of any unprotected block, no events at all);
+* each primitive's constraints and event emissions, guarded by that primitive's
+  literal so one solver can switch primitives on and off (proof stages, unsat cores);
+* each assumption, guarded by its own literal.
+
+An event slot is true exactly when some enabled primitive emits it (closed world):
+what no primitive emits never happens, which is what makes "no event" a refutation.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rkvformal.semantics.domain import Primitive
+from rkvformal.smt.trace import (
+    CLAIMS,
+    EVENTS,
+    Active,
+    Key,
+    Move,
+    Phase,
+    Reuse,
+    Source,
+    View,
+)
+from rkvformal.vocab import Assumption
+
+Formula = Any
+StepFormula = Callable[[int], Formula]
+
+# Moves that exist only when some primitive provides them.
+GATED_MOVES = (Move.OFFLOAD, Move.RESTORE, Move.ROUTE, Move.DEMOTE, Move.EXPIRE)
+
+# Default values of event fields when no primitive sets them.
+FIELD_DEFAULTS: dict[str, Callable[[int | None], int | bool]] = {
+    "ident": lambda c: 0,
+    "rf_for": lambda c: c if c is not None else 0,
+}
+
+
+@dataclass
+class Encoding:
+    """All formulas of one row's model, labelled by the literal that switches them."""
+
+    v: View
+    lits: dict[str, Any]  # label -> literal (z3 Bool or Python bool)
+    constraints: list[tuple[str, Formula]] = field(default_factory=list)
+    reasons: dict[Key, list[tuple[str, Formula]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    int_fields: dict[Key, list[tuple[Formula, Formula]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    enablers: dict[Move, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    flags: dict[str, list[tuple[Any, Primitive]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+    # --- what primitives call ------------------------------------------------
+    def require(self, label: str, formula: Formula) -> None:
+        self.constraints.append((label, formula))
+
+    def emit(self, label: str, event: str, t: int, c: int | None, reason: Formula) -> None:
+        self.reasons[Key(event, t, c)].append((label, self.v.and_(self.lits[label], reason)))
+
+    def set_int(self, label: str, name: str, t: int, c: int | None,
+                when: Formula, value: Formula) -> None:
+        self.int_fields[Key(name, t, c)].append(
+            (self.v.and_(self.lits[label], when), value)
+        )
+
+    def enable(self, label: str, move: Move) -> None:
+        self.enablers[move].append(self.lits[label])
+
+    def flag(self, label: str, name: str, prim: Primitive) -> None:
+        self.flags[name].append((self.lits[label], prim))
+
+    def flagged(self, name: str, when: Callable[[Primitive], Formula] | None = None) -> Formula:
+        """Some enabled primitive raised flag `name` (and `when` holds for it)."""
+        v = self.v
+        return v.or_(*(v.and_(lit, when(p) if when else True) for lit, p in self.flags[name]))
+
+    # --- shared derived notions (read by several primitives and the base) -----
+    def protected(self, c: int, t: int) -> Formula:
+        """c's blocks cannot be victims at step t (some primitive excludes them)."""
+        v = self.v
+        return v.or_(
+            self.flagged("pin_while_held", lambda p: v.s("held", t, c)),
+            self.flagged("pin_ttl", lambda p: v.and_(
+                v.s("phase", t, c) == int(Phase.ACCEPTED),
+                v.s("age_acc", t, c) < int(p.param("ttl")))),
+            self.flagged("exclude_responsible", lambda p: v.resp(c, t)),
+        )
+
+    def reverted(self, c: int, t: int) -> Formula:
+        """c's retention duration has elapsed, so its native priority fell back."""
+        v = self.v
+        return self.flagged("revert_priority", lambda p: v.s(
+            "age_rel" if p.param("clock") == "from_release" else "age_acc", t, c
+        ) >= v.k("D", c))
+
+    def effective_priority(self, c: int, t: int, default: int) -> Formula:
+        v = self.v
+        return v.ite(self.reverted(c, t), default, v.k("NP", c))
+
+
+def _in(v: View, x: Formula, *values: int) -> Formula:
+    return v.or_(*(x == val for val in values))
+
+
+def base_constraints(enc: Encoding) -> list[Formula]:
+    """The paged KV pool with no features (always asserted, never a literal)."""
+    v = enc.v
+    K = v.K
+    out: list[Formula] = []
+    add = out.append
+
+    # constants
+    add(v.k("U") >= 1)
+    add(v.k("A") >= 1)
+    for c in CLAIMS:
+        add(v.k("R", c) >= 1)
+        add(v.k("O", c) >= 0)
+        add(v.and_(v.k("P", c) >= 0, v.k("P", c) <= 100))
+        add(v.k("D", c) >= 1)
+        add(v.and_(v.k("NP", c) >= 0, v.k("NP", c) <= 1000))
+
+    # initial state
+    add(v.s("cached", 0) >= 0)
+    add(v.s("free", 0) + v.s("cached", 0) == v.k("U"))
+    add(v.s("live", 0) == 0)
+    add(v.s("act", 0) == int(Active.NONE))
+    add(v.not_(v.s("failpend", 0)))
+    for c in CLAIMS:
+        for name in ("phase", "inr", "outr", "rq", "src", "age_acc", "age_rel", "gen"):
+            add(v.s(name, 0, c) == 0)
+        for name in ("host", "held", "released_hold", "matd", "nr", "routed", "idx", "rfl"):
+            add(v.not_(v.s(name, 0, c)))
+
+    for t in range(K):
+        out.extend(_step(enc, t))
+    for t in range(K + 1):
+        out.extend(_invariants(v, t))
+    return out
+
+
+def _invariants(v: View, t: int) -> list[Formula]:
+    """Facts the relation already implies, stated so the solver need not rediscover
+    them at every depth (block conservation, ranges, live KV of the active request)."""
+    pool = v.s("free", t) + v.s("cached", t) + v.s("live", t) + v.sum_(
+        v.s("inr", t, c) + v.s("outr", t, c) for c in CLAIMS)
+    running = v.s("act", t) == int(Active.RUNNING)
+    out = [
+        pool == v.k("U"),
+        v.s("free", t) >= 0,
+        v.s("cached", t) >= 0,
+        v.s("live", t) == v.ite(running, v.k("A"), 0),
+    ]
+    for c in CLAIMS:
+        out.append(v.and_(v.s("inr", t, c) >= 0, v.s("inr", t, c) <= v.k("R", c)))
+        out.append(v.and_(v.s("outr", t, c) >= 0, v.s("outr", t, c) <= v.k("O", c)))
+        out.append(v.implies(v.s("phase", t, c) == int(Phase.ABSENT),
+                             v.s("inr", t, c) + v.s("outr", t, c) == 0))
+    return out
+
+
+def _step(enc: Encoding, t: int) -> list[Formula]:
+    v = enc.v
+    out: list[Formula] = []
+    add = out.append
+    mv, mc = v.ch("mv", t), v.ch("mc", t)
+    legal = [int(m) for m in Move]
+    add(v.or_(*(mv == m for m in legal)))
+    add(v.and_(mc >= 0, mc <= 1))
+    claim_move = v.or_(*(mv == int(m) for m in Move if m.takes_claim))
+    add(v.implies(v.not_(claim_move), mc == 0))  # canonical argument for non-claim moves
+
+    # a lossy event stream may drop a step's block events; nothing else drops them
+    add(v.implies(v.ch("drop", t), enc.flagged("lossy")))
+    # moves that exist only with a primitive
+    for m in GATED_MOVES:
+        add(v.implies(mv == int(m), v.or_(*enc.enablers.get(m, []))))
+
+    act = v.s("act", t)
+    free, cached, live = v.s("free", t), v.s("cached", t), v.s("live", t)
+    A = v.k("A")
+
+    # --- guards -----------------------------------------------------------
+    add(v.implies(v.move(t, Move.ARRIVE), act == int(Active.NONE)))
+    add(v.implies(v.move(t, Move.ADMIT), _in(v, act, Active.WAITING, Active.DEFERRED)))
+    add(v.implies(v.move(t, Move.DEFER), act == int(Active.WAITING)))
+    add(v.implies(v.move(t, Move.REFUSE), _in(v, act, Active.WAITING, Active.DEFERRED)))
+    add(v.implies(v.move(t, Move.PREEMPT), act == int(Active.RUNNING)))
+    add(v.implies(v.move(t, Move.FINISH_ACTIVE), act == int(Active.RUNNING)))
+    add(v.implies(v.move(t, Move.FAIL_RESTORE), v.not_(v.s("failpend", t))))
+    for c in CLAIMS:
+        phase, rq = v.s("phase", t, c), v.s("rq", t, c)
+        pred, host = v.pred(c, t), v.s("host", t, c)
+        inr, outr = v.s("inr", t, c), v.s("outr", t, c)
+        add(v.implies(v.move(t, Move.SUBMIT, c), phase == int(Phase.ABSENT)))
+        add(v.implies(v.move(t, Move.ACCEPT, c), phase == int(Phase.SUBMITTED)))
+        add(v.implies(v.move(t, Move.FINISH_HOLD, c), v.s("held", t, c)))
+        # the claim's own first prefill; later refills go through reuse (restore or
+        # recompute), so a host copy cannot be bypassed by "prefilling again"
+        add(v.implies(v.move(t, Move.MATERIALIZE, c), v.and_(
+            phase == int(Phase.ACCEPTED), rq == int(Reuse.NONE), v.not_(v.s("matd", t, c)),
+            inr + outr < v.k("R", c) + v.k("O", c))))
+        # claims are submitted for objects that are not yet resident: nothing brings
+        # the object into the pool before the claim's own acceptance and prefill
+        add(v.implies(v.move(t, Move.REUSE, c), v.and_(
+            phase != int(Phase.ABSENT), phase != int(Phase.SUBMITTED),
+            rq == int(Reuse.NONE))))
+        add(v.implies(v.move(t, Move.ROUTE, c), v.and_(
+            v.s("idx", t, c), v.not_(v.s("routed", t, c)), rq == int(Reuse.NONE),
+            phase != int(Phase.ABSENT))))
+        add(v.implies(v.move(t, Move.OFFLOAD, c), v.and_(pred, v.not_(host))))
+        add(v.implies(v.move(t, Move.RESTORE, c), v.and_(
+            rq == int(Reuse.PENDING), v.not_(pred), host)))
+        add(v.implies(v.move(t, Move.RECOMPUTE, c), v.and_(v.not_(pred), v.or_(
+            v.and_(rq == int(Reuse.PENDING), v.not_(host)),
+            rq == int(Reuse.RESTORE_FAILED)))))
+        add(v.implies(v.move(t, Move.SERVE, c), v.and_(
+            pred, _in(v, rq, Reuse.PENDING, Reuse.READY))))
+        add(v.implies(v.move(t, Move.FAIL_REUSE, c), v.or_(
+            rq == int(Reuse.RESTORE_FAILED),
+            v.and_(rq == int(Reuse.PENDING), v.not_(pred)))))
+        add(v.implies(v.move(t, Move.DEMOTE, c), phase == int(Phase.ACCEPTED)))
+        add(v.implies(v.move(t, Move.EXPIRE, c), phase == int(Phase.ACCEPTED)))
+
+    restore_fails = v.s("failpend", t)
+    restore_ok = {c: v.and_(v.move(t, Move.RESTORE, c), v.not_(restore_fails)) for c in CLAIMS}
+    restore_bad = {c: v.and_(v.move(t, Move.RESTORE, c), restore_fails) for c in CLAIMS}
+
+    # --- allocation with lazy eviction -------------------------------------
+    need = v.ch("need", t)
+    demand = v.ite(v.move(t, Move.ADMIT), A, 0)
+    for c in CLAIMS:
+        R, O = v.k("R", c), v.k("O", c)
+        inr, outr = v.s("inr", t, c), v.s("outr", t, c)
+        demand = v.ite(v.move(t, Move.MATERIALIZE, c), (R - inr) + (O - outr), demand)
+        demand = v.ite(v.or_(restore_ok[c], v.move(t, Move.RECOMPUTE, c)), R - inr, demand)
+    add(need == demand)
+    ev_cached = v.ch("ev_cached", t)
+    add(v.and_(ev_cached >= 0, ev_cached <= cached))
+    total = ev_cached
+    for c in CLAIMS:
+        ev_in, ev_out = v.ch("ev_in", t, c), v.ch("ev_out", t, c)
+        add(v.and_(ev_in >= 0, ev_in <= v.s("inr", t, c)))
+        add(v.and_(ev_out >= 0, ev_out <= v.s("outr", t, c)))
+        add(v.implies(v.or_(v.own_allocation(c, t), enc.protected(c, t)), ev_in + ev_out == 0))
+        total = total + ev_in + ev_out
+    add(v.ite(free >= need, total == 0, free + total == need))
+
+    # --- next state ------------------------------------------------------------
+    n = t + 1
+    no_admit = enc.flagged("no_admit")
+    finish = v.move(t, Move.FINISH_ACTIVE)
+    released_live = v.ite(v.move(t, Move.PREEMPT), live, 0)
+    add(v.s("free", n) == free + total - need + released_live
+        + v.ite(v.and_(finish, no_admit), live, 0))
+    add(v.s("cached", n) == cached - ev_cached
+        + v.ite(v.and_(finish, v.not_(no_admit)), live, 0))
+    add(v.s("live", n) == v.ite(v.move(t, Move.ADMIT), A,
+                                v.ite(v.or_(finish, v.move(t, Move.PREEMPT)), 0, live)))
+    nxt_act = act
+    for m, a in ((Move.ARRIVE, Active.WAITING), (Move.ADMIT, Active.RUNNING),
+                 (Move.DEFER, Active.DEFERRED), (Move.REFUSE, Active.REFUSED),
+                 (Move.PREEMPT, Active.WAITING), (Move.FINISH_ACTIVE, Active.FINISHED)):
+        nxt_act = v.ite(v.move(t, m), int(a), nxt_act)
+    add(v.s("act", n) == nxt_act)
+    add(v.s("failpend", n) == v.ite(v.move(t, Move.FAIL_RESTORE), True,
+                                    v.ite(v.or_(*restore_bad.values()), False,
+                                          v.s("failpend", t))))
+    tick = v.move(t, Move.TICK)
+
+    for c in CLAIMS:
+        R, O = v.k("R", c), v.k("O", c)
+        phase, inr, outr = v.s("phase", t, c), v.s("inr", t, c), v.s("outr", t, c)
+        mat = v.move(t, Move.MATERIALIZE, c)
+        refill = v.or_(mat, restore_ok[c], v.move(t, Move.RECOMPUTE, c))
+        add(v.s("inr", n, c) == v.ite(refill, R, inr - v.ch("ev_in", t, c)))
+        add(v.s("outr", n, c) == v.ite(mat, O, outr - v.ch("ev_out", t, c)))
+        host = v.s("host", t, c)
+        add(v.s("host", n, c) == v.or_(host, v.move(t, Move.OFFLOAD, c)))
+        add(v.s("gen", n, c) == v.s("gen", t, c) + v.ite(v.move(t, Move.OFFLOAD, c), 1, 0))
+        lost_pred = v.and_(v.pred(c, t), v.not_(v.pred(c, n)))
+        nxt_phase = v.ite(v.and_(phase == int(Phase.ACCEPTED), lost_pred, v.not_(host)),
+                          int(Phase.HARMED), phase)
+        for m, p in ((Move.SUBMIT, Phase.SUBMITTED), (Move.ACCEPT, Phase.ACCEPTED),
+                     (Move.DEMOTE, Phase.DEMOTED), (Move.EXPIRE, Phase.EXPIRED)):
+            nxt_phase = v.ite(v.move(t, m, c), int(p), nxt_phase)
+        add(v.s("phase", n, c) == nxt_phase)
+        add(v.s("held", n, c) == v.ite(mat, True, v.ite(
+            v.move(t, Move.FINISH_HOLD, c), False, v.s("held", t, c))))
+        add(v.s("released_hold", n, c) == v.or_(
+            v.s("released_hold", t, c), v.move(t, Move.FINISH_HOLD, c)))
+        add(v.s("matd", n, c) == v.or_(v.s("matd", t, c), v.and_(
+            v.s("phase", n, c) == int(Phase.ACCEPTED), v.pred(c, n))))
+        add(v.s("nr", n, c) == v.ite(restore_ok[c], False,
+                                     v.or_(v.s("nr", t, c), v.and_(lost_pred, host))))
+        rq = v.s("rq", t, c)
+        nxt_rq = rq
+        for cond, r in ((v.move(t, Move.REUSE, c), Reuse.PENDING),
+                        (restore_bad[c], Reuse.RESTORE_FAILED),
+                        (restore_ok[c], Reuse.READY),
+                        (v.move(t, Move.RECOMPUTE, c), Reuse.READY),
+                        (v.move(t, Move.SERVE, c), Reuse.NONE),
+                        (v.move(t, Move.FAIL_REUSE, c), Reuse.NONE)):
+            nxt_rq = v.ite(cond, int(r), nxt_rq)
+        add(v.s("rq", n, c) == nxt_rq)
+        terminate = v.or_(v.move(t, Move.SERVE, c), v.move(t, Move.FAIL_REUSE, c))
+        add(v.s("rfl", n, c) == v.ite(restore_bad[c], True,
+                                      v.ite(terminate, False, v.s("rfl", t, c))))
+        nxt_src = v.s("src", t, c)
+        for cond, s in ((mat, Source.ORIGINAL), (restore_ok[c], Source.RESTORED),
+                        (v.move(t, Move.RECOMPUTE, c), Source.RECOMPUTED)):
+            nxt_src = v.ite(cond, int(s), nxt_src)
+        add(v.s("src", n, c) == nxt_src)
+        add(v.s("routed", n, c) == v.ite(v.move(t, Move.ROUTE, c), True, v.ite(
+            v.move(t, Move.REUSE, c), False, v.s("routed", t, c))))
+        add(v.s("idx", n, c) == v.ite(v.e("blk_stored", t, c), True, v.ite(
+            v.e("blk_removed", t, c), False, v.s("idx", t, c))))
+        accepted_now = v.s("phase", t, c) != int(Phase.ABSENT)
+        accepted_now = v.and_(accepted_now, phase != int(Phase.SUBMITTED))
+        add(v.s("age_acc", n, c) == v.s("age_acc", t, c)
+            + v.ite(v.and_(tick, accepted_now), 1, 0))
+        add(v.s("age_rel", n, c) == v.s("age_rel", t, c)
+            + v.ite(v.and_(tick, v.s("released_hold", t, c)), 1, 0))
+    return out
+
+
+def event_definitions(enc: Encoding) -> list[Formula]:
+    """Closed world: each event slot is exactly the disjunction of its emitters."""
+    v = enc.v
+    out: list[Formula] = []
+    for t in range(v.K):
+        for name, (kind, per_claim) in EVENTS.items():
+            for c in (CLAIMS if per_claim else (None,)):
+                key = Key(name, t, c)
+                if kind == "bool":
+                    emitters = (r for _label, r in enc.reasons.get(key, []))
+                    out.append(v.e(name, t, c) == v.or_(*emitters))
+                else:
+                    value: Formula = FIELD_DEFAULTS[name](c)
+                    for when, val in reversed(enc.int_fields.get(key, [])):
+                        value = v.ite(when, val, value)
+                    out.append(v.e(name, t, c) == value)
+    return out
+
+
+def assumption_constraints(v: View, assumption: Assumption) -> list[Formula]:
+    """Controlled pressure: each assumption restricts the environment only."""
+    out: list[Formula] = []
+    steps = range(v.K)
+    if assumption is Assumption.PRESSURE_WITHIN_DURATION:
+        for t in range(v.K + 1):
+            for c in CLAIMS:
+                out.append(v.s("age_rel", t, c) < v.k("D", c))
+                out.append(v.s("age_acc", t, c) < v.k("D", c))
+    elif assumption is Assumption.FEASIBLE_DEMAND:
+        out.append(v.k("A") + v.sum_(v.k("R", c) for c in CLAIMS) <= v.k("U"))
+    elif assumption is Assumption.NO_RESTORE_FAILURE:
+        out.extend(v.not_(v.move(t, Move.FAIL_RESTORE)) for t in steps)
+    elif assumption is Assumption.NO_EVENT_LOSS:
+        out.extend(v.not_(v.ch("drop", t)) for t in steps)
+    elif assumption is Assumption.SINGLE_CLAIM:
+        out.extend(v.not_(v.move(t, Move.SUBMIT, 1)) for t in steps)
+    return out

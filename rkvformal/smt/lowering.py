@@ -1,0 +1,112 @@
+"""The lowering relation of DESIGN §4: classify a row by proving its mode's bundle with
+growing sets of primitives, fail-closed.
+
+Stages: native primitives; + observational adapters; + policy adapters, patches and
+the row's `assume` clauses.  The first stage that proves every atom gives the class.
+If even the last stage leaves an atom refuted, a `lowering` row is rejected_mapping
+and a `substrate` row approximation_substrate.  Unanchored primitives, solver unknowns,
+timeouts and vacuous proofs are unknown_evidence: never anything better.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from rkvformal.semantics.domain import Bundle, Row
+from rkvformal.smt.prover import Check, RowModel, assume_label, prim_label
+from rkvformal.vocab import AtomStatus, EvidenceClass, Provenance, RowKind
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    labels: tuple[str, ...]
+    evidence_class: EvidenceClass
+
+
+@dataclass(frozen=True)
+class RowResult:
+    row: Row
+    evidence_class: EvidenceClass
+    stage: str | None  # the stage whose atoms are reported
+    checks: tuple[Check, ...]
+    needed: tuple[str, ...]  # primitives / assumptions the proofs needed (union of cores)
+    reasons: tuple[str, ...]  # why the class is what it is, in words
+    seconds: float
+
+    @property
+    def matches_expectation(self) -> bool | None:
+        if self.row.expected is None:
+            return None
+        if self.evidence_class is not self.row.expected:
+            return False
+        refuted = {c.atom for c in self.checks if c.status is AtomStatus.REFUTED}
+        return all(atom in refuted for atom in self.row.because)
+
+    @property
+    def undecided(self) -> bool:
+        """Some atom has no answer (solver unknown or timeout)."""
+        return any(c.status is AtomStatus.UNKNOWN for c in self.checks)
+
+
+def stages(row: Row) -> list[Stage]:
+    """The growing primitive sets of DESIGN §4, without repeats."""
+    def names(*provenances: Provenance) -> tuple[str, ...]:
+        return tuple(prim_label(p.name) for p in row.primitives if p.provenance in provenances)
+
+    native = names(Provenance.NATIVE)
+    observational = names(Provenance.NATIVE, Provenance.OBSERVATIONAL)
+    full = names(*Provenance) + tuple(assume_label(a.value) for a in row.assumptions)
+    candidates = [
+        Stage("native", native, EvidenceClass.NATIVE_CONFORMANCE),
+        Stage("observational", observational, EvidenceClass.ADAPTER_OBSERVATIONAL),
+        Stage("policy", full, EvidenceClass.ADAPTER_POLICY),
+    ]
+    out: list[Stage] = []
+    for stage in candidates:
+        if not out or set(stage.labels) != set(out[-1].labels):
+            out.append(stage)
+    return out
+
+
+def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = None) -> RowResult:
+    started = time.perf_counter()
+    model = RowModel(row, bound, timeout_s)
+    unanchored = [p.name for p in row.primitives if not p.anchored]
+    last: tuple[Check, ...] = ()
+    last_stage: Stage | None = None
+    decided: Stage | None = None
+    for stage in stages(row):
+        checks = tuple(model.prove(e.atom, e.qualifier, stage.labels) for e in bundle.entries)
+        last, last_stage = checks, stage
+        if all(c.status is AtomStatus.PROVEN for c in checks):
+            decided = stage
+            break
+    needed = tuple(sorted({label for c in last for label in c.core}))
+    reasons: list[str] = []
+    if decided is not None:
+        cls = decided.evidence_class
+        if cls is EvidenceClass.ADAPTER_POLICY:
+            extras = [label for label in needed if not _is_native_or_observational(row, label)]
+            reasons.append("needs " + (", ".join(extras) if extras else "the policy stage"))
+    elif any(c.status is AtomStatus.REFUTED for c in last):
+        cls = (EvidenceClass.REJECTED_MAPPING if row.kind is RowKind.LOWERING
+               else EvidenceClass.APPROXIMATION_SUBSTRATE)
+        refuted = [c.atom.value for c in last if c.status is AtomStatus.REFUTED]
+        reasons.append("refuted: " + ", ".join(refuted))
+    else:
+        cls = EvidenceClass.UNKNOWN_EVIDENCE
+        reasons.extend(c.reason for c in last if c.status is not AtomStatus.PROVEN)
+    if unanchored:
+        cls = EvidenceClass.UNKNOWN_EVIDENCE
+        reasons.insert(0, "unanchored primitive: " + ", ".join(unanchored))
+    return RowResult(row, cls, last_stage.name if last_stage else None, last, needed,
+                     tuple(reasons), time.perf_counter() - started)
+
+
+def _is_native_or_observational(row: Row, label: str) -> bool:
+    for p in row.primitives:
+        if prim_label(p.name) == label:
+            return p.provenance in (Provenance.NATIVE, Provenance.OBSERVATIONAL)
+    return False

@@ -1,0 +1,210 @@
+"""Bounded proofs of obligation atoms for one row, with one incremental Z3 solver.
+
+The row's whole model (base relation, every primitive, every assumption) is asserted
+once, each primitive and assumption behind its own literal.  A proof stage is a choice
+of literals; an atom is checked by assuming its violation:
+
+* unsat  -> no counterexample up to K steps (`bounded k=K`); the unsat core names the
+  primitives and assumptions the proof needed;
+* sat    -> refuted; the model is shrunk (fewest steps, then smallest numbers, the
+  scenario's numbers when it has some) and read back as a concrete trace;
+* unknown / timeout -> unknown, never proven.
+
+Before "proven" is said, the atom's trigger must be reachable under the same literals;
+otherwise the proof is vacuous and reported as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import z3
+
+from rkvformal.semantics.domain import Row, Scenario
+from rkvformal.smt.encoding import (
+    Encoding,
+    assumption_constraints,
+    base_constraints,
+    event_definitions,
+)
+from rkvformal.smt.obligations import ATOMS
+from rkvformal.smt.primitives import SEMANTICS
+from rkvformal.smt.trace import CLAIMS, ConcreteView, Move, SymbolicView, concretize
+from rkvformal.vocab import Atom, AtomStatus
+
+DEFAULT_BOUND = 12
+
+
+def prim_label(name: str) -> str:
+    return f"primitive:{name}"
+
+
+def assume_label(name: str) -> str:
+    return f"assume:{name}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """The solver's answer for one atom under one set of literals."""
+
+    atom: Atom
+    status: AtomStatus
+    bound: int
+    core: tuple[str, ...] = ()  # labels the proof needed (proven only)
+    trace: ConcreteView | None = None  # the shrunk counterexample (refuted only)
+    violation_step: int | None = None
+    violation_claim: int | None = None
+    scenario_used: bool = False
+    reason: str = ""
+
+
+class RowModel:
+    """The encoded model of one row and the solver that holds it."""
+
+    def __init__(self, row: Row, bound: int = DEFAULT_BOUND, timeout_s: float | None = None):
+        self.row = row
+        self.K = bound
+        self.v = SymbolicView(bound)
+        self.labels = [prim_label(p.name) for p in row.primitives] + [
+            assume_label(a.value) for a in row.assumptions
+        ]
+        self.lits = {label: z3.Bool(label) for label in self.labels}
+        self.enc = Encoding(self.v, dict(self.lits))
+        for p in row.primitives:
+            SEMANTICS[p.kind].declare(self.enc, prim_label(p.name), p)
+        for p in row.primitives:
+            SEMANTICS[p.kind].encode(self.enc, prim_label(p.name), p)
+        for a in row.assumptions:
+            for formula in assumption_constraints(self.v, a):
+                self.enc.require(assume_label(a.value), formula)
+        self.solver = z3.Solver()
+        if timeout_s is not None:
+            self.solver.set("timeout", max(1, int(timeout_s * 1000)))
+        self.solver.set("core.minimize", True)
+        self.solver.add(*base_constraints(self.enc))
+        self.solver.add(*event_definitions(self.enc))
+        for label, formula in self.enc.constraints:
+            self.solver.add(z3.Implies(self.lits[label], formula))
+        self._goals: dict[tuple[str, ...], z3.BoolRef] = {}
+
+    # --- literals and goals ------------------------------------------------------
+    def assumptions(self, enabled: Iterable[str]) -> list[z3.BoolRef]:
+        on = set(enabled)
+        return [lit if label in on else z3.Not(lit) for label, lit in self.lits.items()]
+
+    def goal(self, key: tuple[str, ...], formula: z3.BoolRef) -> z3.BoolRef:
+        """A literal that, when assumed, asserts `formula` (added once per key)."""
+        lit = self._goals.get(key)
+        if lit is None:
+            lit = z3.Bool("goal:" + "/".join(key))
+            self.solver.add(z3.Implies(lit, formula))
+            self._goals[key] = lit
+        return lit
+
+    def violation_goal(self, atom: Atom, q: str | None, before: int | None = None) -> z3.BoolRef:
+        d = ATOMS[atom]
+        steps = range(self.K if before is None else before)
+        formula = self.v.or_(*(d.violation(self.v, c, t, q) for t in steps for c in CLAIMS))
+        return self.goal(("violation", atom.value, q or "", str(before)), formula)
+
+    def scenario_goal(self, scenario: Scenario, strict_claims: bool) -> z3.BoolRef:
+        v = self.v
+        parts = []
+        if scenario.usable is not None:
+            parts.append(v.k("U") == scenario.usable)
+        if scenario.active_demand is not None:
+            parts.append(v.k("A") == scenario.active_demand)
+        for c, spec in zip(CLAIMS, scenario.claims):
+            parts.append(v.k("R", c) == spec.required)
+            parts.append(v.k("O", c) == spec.footprint - spec.required)
+            if spec.priority is not None:
+                parts.append(v.k("P", c) == spec.priority)
+            if spec.duration is not None:
+                parts.append(v.k("D", c) == spec.duration)
+        if strict_claims:  # exactly the scenario: no extra claim, no unclaimed cache
+            parts.append(v.s("cached", 0) == 0)
+            for c in CLAIMS[len(scenario.claims):]:
+                parts.extend(v.not_(v.move(t, Move.SUBMIT, c)) for t in range(self.K))
+        key = ("scenario", scenario.name, str(strict_claims))
+        return self.goal(key, v.and_(*parts))
+
+    # --- checking -----------------------------------------------------------------
+    def _check(self, assumptions: Sequence[z3.BoolRef]) -> z3.CheckSatResult:
+        return self.solver.check(*assumptions)
+
+    def prove(self, atom: Atom, qualifier: str | None, enabled: Iterable[str]) -> Check:
+        enabled = tuple(enabled)
+        base = self.assumptions(enabled)
+        goal = self.violation_goal(atom, qualifier)
+        answer = self._check(base + [goal])
+        if answer == z3.unknown:
+            return Check(atom, AtomStatus.UNKNOWN, self.K,
+                         reason=f"solver unknown: {self.solver.reason_unknown()}")
+        if answer == z3.unsat:
+            core = tuple(sorted(str(lit) for lit in self.solver.unsat_core()
+                                if str(lit) in self.lits))
+            trigger = self.goal(("trigger", atom.value), ATOMS[atom].triggered(self.v))
+            reach = self._check(base + [trigger])
+            if reach == z3.unknown:
+                return Check(atom, AtomStatus.UNKNOWN, self.K,
+                             reason=f"vacuity check unknown: {self.solver.reason_unknown()}")
+            if reach == z3.unsat:
+                return Check(atom, AtomStatus.VACUOUS, self.K, core,
+                             reason=f"vacuous: no trace up to k={self.K} in which "
+                                    f"{ATOMS[atom].trigger_words}")
+            return Check(atom, AtomStatus.PROVEN, self.K, core)
+        return self._counterexample(atom, qualifier, base)
+
+    def _counterexample(self, atom: Atom, qualifier: str | None,
+                        base: list[z3.BoolRef]) -> Check:
+        """Shrink a refutation: fewest steps, scenario numbers, then smallest numbers."""
+        first = concretize(self.v, self.solver.model())
+        found = ATOMS[atom].first_violation(first, qualifier)
+        depth = (found[0] + 1) if found else self.K
+        for d in range(1, depth):
+            answer = self._check(base + [self.violation_goal(atom, qualifier, d)])
+            if answer == z3.sat:
+                depth = d
+                break
+        assumed = base + [self.violation_goal(atom, qualifier, depth)]
+        scenario_used = False
+        scenario = self.row.scenario
+        if scenario is not None:
+            for strict in (True, False):
+                with_scenario = assumed + [self.scenario_goal(scenario, strict)]
+                if self._check(with_scenario) == z3.sat:
+                    assumed, scenario_used = with_scenario, True
+                    break
+        assumed = self._shrink_numbers(assumed)
+        answer = self._check(assumed)
+        if answer != z3.sat:  # only a timeout can get here: keep the first model
+            trace = first
+        else:
+            trace = concretize(self.v, self.solver.model())
+        where = ATOMS[atom].first_violation(trace, qualifier)
+        step, claim = where if where else (None, None)
+        return Check(atom, AtomStatus.REFUTED, self.K, trace=trace, violation_step=step,
+                     violation_claim=claim, scenario_used=scenario_used)
+
+    def _shrink_numbers(self, assumed: list[z3.BoolRef]) -> list[z3.BoolRef]:
+        """Binary search on the sum of the trace's numbers (usable, demand, ranges...)."""
+        v = self.v
+        cost = v.k("U") + v.k("A") + v.s("cached", 0) + v.sum_(
+            v.k("R", c) + v.k("O", c) + v.k("D", c) + v.k("P", c) for c in CLAIMS)
+        if self._check(assumed) != z3.sat:
+            return assumed
+        hi = self.solver.model().eval(cost, model_completion=True).as_long()
+        lo = 0
+        best = hi
+        while lo < best:
+            mid = (lo + best) // 2
+            bound_goal = self.goal(("cost", str(assumed[-1]), str(mid)), cost <= mid)
+            answer = self._check(assumed + [bound_goal])
+            if answer == z3.sat:
+                best = mid
+            elif answer == z3.unsat:
+                lo = mid + 1
+            else:
+                break
+        return assumed + [self.goal(("cost", str(assumed[-1]), str(best)), cost <= best)]

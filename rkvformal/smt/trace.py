@@ -1,0 +1,399 @@
+"""The vocabulary of a bounded trace, and two ways to read one.
+
+A trace has K steps.  State variables exist at steps 0..K, choices and events at the
+transitions 0..K-1 (the move at step t takes state t to state t+1 and emits the
+events of step t).  Every formula of the model (the base transition relation, each
+primitive, each obligation) is written once against the `View` interface and can then
+be read two ways:
+
+* `SymbolicView`: every name is a Z3 variable; formulas are Z3 terms (proving).
+* `ConcreteView`: every name has a value; formulas are Python bools (evaluating a
+  counterexample or a replayed trace, and checking that the two readings agree).
+
+Only `+ - == < <=` and the View's `and_/or_/not_/implies/ite` may be used on values,
+so the same Python function builds a Z3 term or computes a bool.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import z3
+
+CLAIMS = (0, 1)  # two claim slots: enough for priority order and attribution
+
+
+class Move(IntEnum):
+    """One move per step.  Environment moves first, runtime moves from 10."""
+
+    IDLE = 0
+    SUBMIT = 1  # the client hands claim c to the runtime stack
+    ARRIVE = 2  # the active request arrives with demand A
+    FINISH_HOLD = 3  # claim c's own request finishes: its blocks are no longer in use
+    TICK = 4  # time passes (durations and TTLs count ticks)
+    REUSE = 5  # a request that reuses claim c lands on the runtime
+    FAIL_RESTORE = 6  # fault injection: the next restore from the host tier fails
+    ROUTE = 7  # the router sends a reuse request for claim c towards this worker
+    FINISH_ACTIVE = 8  # the active request completes
+    ACCEPT = 10
+    MATERIALIZE = 11  # prefill claim c's object into the GPU pool
+    ADMIT = 12  # serve the active request: allocate its live blocks
+    DEFER = 13
+    REFUSE = 14
+    PREEMPT = 15  # pause the running active request, freeing its live blocks
+    OFFLOAD = 16  # copy claim c's required range to the host tier
+    RESTORE = 17  # bring claim c back from the host tier for a reuse
+    RECOMPUTE = 18  # recompute claim c's required range from tokens
+    SERVE = 19  # the reuse request consumes claim c's resident KV
+    FAIL_REUSE = 20  # the reuse request ends with an error
+    DEMOTE = 21
+    EXPIRE = 22
+
+    @property
+    def is_environment(self) -> bool:
+        return self.value < 10
+
+    @property
+    def takes_claim(self) -> bool:
+        return self in CLAIM_MOVES
+
+
+CLAIM_MOVES = frozenset(
+    {
+        Move.SUBMIT, Move.FINISH_HOLD, Move.REUSE, Move.ROUTE, Move.ACCEPT,
+        Move.MATERIALIZE, Move.OFFLOAD, Move.RESTORE, Move.RECOMPUTE, Move.SERVE,
+        Move.FAIL_REUSE, Move.DEMOTE, Move.EXPIRE,
+    }
+)
+ALLOCATING_MOVES = (Move.MATERIALIZE, Move.ADMIT, Move.RESTORE, Move.RECOMPUTE)
+
+
+class Phase(IntEnum):
+    ABSENT = 0
+    SUBMITTED = 1
+    ACCEPTED = 2  # under responsibility (materialized or not)
+    DEMOTED = 3
+    EXPIRED = 4
+    HARMED = 5
+
+
+class Active(IntEnum):
+    NONE = 0
+    WAITING = 1
+    RUNNING = 2
+    DEFERRED = 3
+    REFUSED = 4
+    FINISHED = 5
+
+
+class Reuse(IntEnum):
+    NONE = 0
+    PENDING = 1  # landed, not yet handled
+    RESTORE_FAILED = 2  # a restore was attempted and failed
+    READY = 3  # resident again (restored or recomputed), about to be served
+
+
+class Source(IntEnum):
+    ORIGINAL = 0
+    RESTORED = 1
+    RECOMPUTED = 2
+
+
+class OutcomeType(IntEnum):
+    REFUSAL = 0
+    DEMOTION = 1
+    EXPIRY = 2
+    HARM = 3
+
+
+# name -> (kind, per_claim).  kind: "int" or "bool".
+CONSTANTS: dict[str, tuple[str, bool]] = {
+    "U": ("int", False),  # usable blocks
+    "A": ("int", False),  # active request's live demand
+    "R": ("int", True),  # required range of the predicate (blocks)
+    "O": ("int", True),  # blocks of the object outside the required range
+    "P": ("int", True),  # the claim's priority (client side)
+    "D": ("int", True),  # the claim's duration in ticks
+    "NP": ("int", True),  # native eviction priority the runtime gives c's blocks
+}
+
+STATE: dict[str, tuple[str, bool]] = {
+    "free": ("int", False),
+    "cached": ("int", False),  # unclaimed cached blocks (evictable filler)
+    "live": ("int", False),
+    "act": ("int", False),
+    "phase": ("int", True),
+    "inr": ("int", True),  # resident blocks of the required range
+    "outr": ("int", True),  # resident blocks outside the required range
+    "host": ("bool", True),  # the host tier holds a copy of the required range
+    "held": ("bool", True),  # c's own request is running
+    "released_hold": ("bool", True),  # c's request has finished at least once
+    "matd": ("bool", True),  # the predicate has held while under responsibility
+    "nr": ("bool", True),  # GPU copy lost while the host copy was the state: needs restore
+    "rq": ("int", True),  # reuse request state (Reuse)
+    "src": ("int", True),  # where the resident required range came from (Source)
+    "routed": ("bool", True),
+    "idx": ("bool", True),  # router belief: c is present here
+    "age_acc": ("int", True),  # ticks since acceptance
+    "age_rel": ("int", True),  # ticks since c's request released its blocks
+    "failpend": ("bool", False),
+    "rfl": ("bool", True),  # a restore of c failed for the reuse request in flight
+    "gen": ("int", True),  # offload generation
+}
+
+CHOICES: dict[str, tuple[str, bool]] = {
+    "mv": ("int", False),
+    "mc": ("int", False),  # the claim a claim move acts on
+    "need": ("int", False),  # blocks the move allocates
+    "ev_cached": ("int", False),  # victims taken from unclaimed cached blocks
+    "ev_in": ("int", True),  # victims taken from c's required range
+    "ev_out": ("int", True),  # victims taken from c's other blocks
+    "drop": ("bool", False),  # a lossy event stream drops this step's block events
+}
+
+
+# Claim-scoped events (per claim).  The schema name each renders as is in EVENT_NAMES.
+CLAIM_EVENTS = (
+    "accepted", "materialized", "harmed", "demoted", "expired", "offloaded",
+    "restore_required", "restored", "reuse_after_restore", "restoration_failed",
+    "outcome", "lost_after_release",
+)
+# Runtime events about c's blocks that do not name a claim unless joined.
+BLOCK_EVENTS = ("blk_stored", "blk_removed", "generic_offload")
+# Events about the active request (not per claim).
+ACTIVE_EVENTS = ("admitted", "deferred", "refused", "future_admitted", "future_denied")
+
+EVENTS: dict[str, tuple[str, bool]] = {
+    **{name: ("bool", True) for name in CLAIM_EVENTS},
+    **{name: ("bool", True) for name in BLOCK_EVENTS},
+    **{name: ("bool", False) for name in ACTIVE_EVENTS},
+    "named": ("bool", True),  # c's block events carry c's claim id (joined)
+    "ident": ("int", True),  # identity tuple version carried by c's claim events
+    "blocking": ("bool", True),  # c is listed in this step's blocking_claim_ids
+    "rf_for": ("int", True),  # outcome_claim_id on c's restoration_failed event
+    "restored_from_tier": ("bool", True),  # c's restored event says source offload_tier
+}
+
+EVENT_NAMES = {
+    "accepted": "resident_claim_accepted",
+    "materialized": "resident_claim_materialized",
+    "harmed": "resident_claim_harmed",
+    "demoted": "resident_claim_demoted",
+    "expired": "resident_claim_expired",
+    "offloaded": "resident_claim_offloaded",
+    "restore_required": "resident_claim_restore_required",
+    "restored": "resident_claim_restored",
+    "reuse_after_restore": "resident_claim_reuse_after_restore",
+    "restoration_failed": "resident_claim_restoration_failed",
+    "outcome": "resident_claim_outcome",
+    "lost_after_release": "resident_claim_block_lost_after_release",
+    "blk_stored": "BlockStored",
+    "blk_removed": "BlockRemoved",
+    "generic_offload": "generic_kv_blocks_offloaded",
+    "admitted": "active_request_admitted",
+    "deferred": "active_request_deferred",
+    "refused": "active_request_refused",
+    "future_admitted": "future_reuse_admitted",
+    "future_denied": "future_reuse_denied",
+}
+
+# Event fields (not events themselves).
+EVENT_FIELDS = ("named", "ident", "blocking", "rf_for", "restored_from_tier")
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    t: int | None
+    c: int | None
+
+
+class View(ABC):
+    """Read access to a trace plus the logic connectives of its reading."""
+
+    K: int
+
+    # --- connectives -------------------------------------------------------
+    @abstractmethod
+    def and_(self, *xs: Any) -> Any: ...
+
+    @abstractmethod
+    def or_(self, *xs: Any) -> Any: ...
+
+    @abstractmethod
+    def not_(self, x: Any) -> Any: ...
+
+    @abstractmethod
+    def ite(self, cond: Any, then: Any, other: Any) -> Any: ...
+
+    def implies(self, a: Any, b: Any) -> Any:
+        return self.or_(self.not_(a), b)
+
+    def sum_(self, xs: Iterable[Any]) -> Any:
+        total: Any = 0
+        for x in xs:
+            total = total + x
+        return total
+
+    # --- names -------------------------------------------------------------
+    @abstractmethod
+    def value(self, key: Key) -> Any: ...
+
+    def k(self, name: str, c: int | None = None) -> Any:
+        return self.value(Key(name, None, c))
+
+    def s(self, name: str, t: int, c: int | None = None) -> Any:
+        return self.value(Key(name, t, c))
+
+    def ch(self, name: str, t: int, c: int | None = None) -> Any:
+        return self.value(Key(name, t, c))
+
+    def e(self, name: str, t: int, c: int | None = None) -> Any:
+        return self.value(Key(name, t, c))
+
+    # --- derived vocabulary shared by the base relation, primitives and atoms --
+    def move(self, t: int, m: Move, c: int | None = None) -> Any:
+        if c is None:
+            return self.ch("mv", t) == int(m)
+        return self.and_(self.ch("mv", t) == int(m), self.ch("mc", t) == c)
+
+    def pred(self, c: int, t: int) -> Any:
+        """The materialization predicate: the fixed required range is fully resident."""
+        return self.s("inr", t, c) == self.k("R", c)
+
+    def resp(self, c: int, t: int) -> Any:
+        """Under responsibility: accepted and not released or harmed."""
+        return self.s("phase", t, c) == int(Phase.ACCEPTED)
+
+    def loss(self, c: int, t: int) -> Any:
+        """The predicate goes true -> false at step t."""
+        return self.and_(self.pred(c, t), self.not_(self.pred(c, t + 1)))
+
+    def lost_blocks(self, c: int, t: int) -> Any:
+        """Some of c's required blocks leave the GPU at step t."""
+        return self.s("inr", t + 1, c) < self.s("inr", t, c)
+
+    def own_allocation(self, c: int, t: int) -> Any:
+        """Step t allocates blocks for claim c itself (prefill, restore, recompute)."""
+        return self.or_(*(self.move(t, m, c) for m in ALLOCATING_MOVES if m is not Move.ADMIT))
+
+    def victims(self, c: int, t: int) -> Any:
+        return self.ch("ev_in", t, c) + self.ch("ev_out", t, c)
+
+    def any_step(self, lo: int, hi: int, f: Callable[[int], Any]) -> Any:
+        """f(t') for some lo <= t' < hi."""
+        return self.or_(*(f(u) for u in range(max(lo, 0), min(hi, self.K))))
+
+    def claim_scoped(self, c: int, t: int, exclude: tuple[str, ...] = ()) -> Any:
+        """Some claim-scoped event names c at step t."""
+        return self.or_(*(self.e(n, t, c) for n in CLAIM_EVENTS if n not in exclude))
+
+    def other(self, c: int) -> int:
+        return 1 - c
+
+
+def _sort(kind: str) -> z3.SortRef:
+    return z3.IntSort() if kind == "int" else z3.BoolSort()
+
+
+SCHEMA: dict[str, tuple[str, bool, str]] = {
+    **{n: (k, pc, "const") for n, (k, pc) in CONSTANTS.items()},
+    **{n: (k, pc, "state") for n, (k, pc) in STATE.items()},
+    **{n: (k, pc, "choice") for n, (k, pc) in CHOICES.items()},
+    **{n: (k, pc, "event") for n, (k, pc) in EVENTS.items()},
+}
+
+
+def all_keys(K: int) -> list[Key]:
+    """Every variable of a K-step trace, in a fixed order."""
+    keys: list[Key] = []
+    for name, (_kind, per_claim, role) in SCHEMA.items():
+        steps: Iterable[int | None]
+        if role == "const":
+            steps = (None,)
+        elif role == "state":
+            steps = range(K + 1)
+        else:
+            steps = range(K)
+        for t in steps:
+            for c in (CLAIMS if per_claim else (None,)):
+                keys.append(Key(name, t, c))
+    return keys
+
+
+class SymbolicView(View):
+    """Every name is a Z3 constant, created on first use."""
+
+    def __init__(self, K: int, prefix: str = "") -> None:
+        self.K = K
+        self.prefix = prefix
+        self.vars: dict[Key, Any] = {}
+
+    def and_(self, *xs: Any) -> Any:
+        xs = tuple(x for x in xs if x is not True)
+        if any(x is False for x in xs):
+            return z3.BoolVal(False)
+        return z3.And(*xs) if xs else z3.BoolVal(True)
+
+    def or_(self, *xs: Any) -> Any:
+        xs = tuple(x for x in xs if x is not False)
+        if any(x is True for x in xs):
+            return z3.BoolVal(True)
+        return z3.Or(*xs) if xs else z3.BoolVal(False)
+
+    def not_(self, x: Any) -> Any:
+        if isinstance(x, bool):
+            return z3.BoolVal(not x)
+        return z3.Not(x)
+
+    def ite(self, cond: Any, then: Any, other: Any) -> Any:
+        return z3.If(cond, then, other)
+
+    def value(self, key: Key) -> Any:
+        var = self.vars.get(key)
+        if var is None:
+            kind, _pc, _role = SCHEMA[key.name]
+            label = key.name
+            if key.t is not None:
+                label += f"@{key.t}"
+            if key.c is not None:
+                label += f"#c{key.c}"
+            var = z3.Const(self.prefix + label, _sort(kind))
+            self.vars[key] = var
+        return var
+
+
+class ConcreteView(View):
+    """Every name has a Python value (from a Z3 model, a simulator run or a test)."""
+
+    def __init__(self, K: int, values: Mapping[Key, int | bool]) -> None:
+        self.K = K
+        self.values = values
+
+    def and_(self, *xs: Any) -> Any:
+        return all(bool(x) for x in xs)
+
+    def or_(self, *xs: Any) -> Any:
+        return any(bool(x) for x in xs)
+
+    def not_(self, x: Any) -> Any:
+        return not bool(x)
+
+    def ite(self, cond: Any, then: Any, other: Any) -> Any:
+        return then if cond else other
+
+    def value(self, key: Key) -> Any:
+        return self.values[key]
+
+
+def concretize(view: SymbolicView, model: z3.ModelRef) -> ConcreteView:
+    """Read every variable of a K-step trace out of a Z3 model."""
+    values: dict[Key, int | bool] = {}
+    for key in all_keys(view.K):
+        term = model.eval(view.value(key), model_completion=True)
+        values[key] = bool(z3.is_true(term)) if z3.is_bool(term) else term.as_long()
+    return ConcreteView(view.K, values)

@@ -1,0 +1,1 @@
+"""The rkv descriptor language: grammar-driven parsing into a positioned AST."""
