@@ -98,8 +98,14 @@ def _failed_restore(v: View, c: int, t: int) -> Formula:
     return v.and_(v.move(t, Move.RESTORE, c), v.s("failpend", t))
 
 
+def _unreleased(v: View, c: int, t: int) -> Formula:
+    """Accepted and never explicitly released (a harmed claim is still owed an answer)."""
+    phase = v.s("phase", t, c)
+    return v.or_(phase == int(Phase.ACCEPTED), phase == int(Phase.HARMED))
+
+
 def _routed_miss(v: View, c: int, t: int) -> Formula:
-    return v.and_(v.move(t, Move.REUSE, c), v.s("routed", t, c), v.resp(c, t),
+    return v.and_(v.move(t, Move.REUSE, c), v.s("routed", t, c), _unreleased(v, c, t),
                   v.not_(v.pred(c, t)), v.not_(v.s("host", t, c)))
 
 
@@ -255,7 +261,8 @@ def exclusive_attribution(v: View, c: int, t: int, q: str | None) -> Formula:
 def routed_presence(v: View, c: int, t: int, q: str | None) -> Formula:
     """A request routed for c lands where c's predicate holds (or restores from the
     tier), else a claim-scoped outcome names c."""
-    outcome = v.or_(v.e("outcome", t, c), v.e("restoration_failed", t, c))
+    outcome = v.or_(v.e("outcome", t, c), v.e("restoration_failed", t, c),
+                    _seen(v, "harmed", c, t))
     return v.and_(_routed_miss(v, c, t), v.not_(outcome))
 
 
@@ -320,7 +327,7 @@ def _t_attribution(v: View, c: int, t: int) -> Formula:
 
 
 def _t_routed(v: View, c: int, t: int) -> Formula:
-    return v.and_(v.move(t, Move.REUSE, c), v.s("routed", t, c), v.resp(c, t))
+    return v.and_(v.move(t, Move.REUSE, c), v.s("routed", t, c), _unreleased(v, c, t))
 
 
 A = Atom

@@ -260,15 +260,22 @@ def _claim_telemetry(enc: Encoding, label: str, p: Primitive) -> None:
             enc.emit(label, "named", t, c, registered)
             # materialization, judged from the stored blocks the join sees
             if by_count:
-                counted = v.s("inr", t + 1, c) + v.s("outr", t + 1, c) >= v.k("R", c)
-                became = v.and_(counted, v.s("phase", t + 1, c) == int(Phase.ACCEPTED),
-                                first_time(v, "materialized", c, t))
+                # a hit counter: "enough cached blocks" whenever blocks are stored or
+                # a reuse looks the prefix up, whatever their logical positions
+                def counted(u: int, c: int = c) -> Formula:
+                    return v.s("inr", u, c) + v.s("outr", u, c) >= v.k("R", c)
+
+                believed = v.or_(*(v.s("phase", t + 1, c) == int(p)
+                                   for p in (Phase.ACCEPTED, Phase.HARMED)))
+                looked_up = v.or_(stored, v.move(t, Move.REUSE, c))
+                enc.emit(label, "materialized", t, c, v.and_(counted(t + 1), believed, looked_up))
+                lost = v.and_(counted(t), v.not_(counted(t + 1)))
             else:
-                became = newly_materialized(v, c, t)
-            enc.emit(label, "materialized", t, c, v.and_(became, stored))
+                enc.emit(label, "materialized", t, c, v.and_(newly_materialized(v, c, t), stored))
+                lost = v.loss(c, t)
             # losses, seen through removal events
             host = v.s("host", t, c)
-            enc.emit(label, "harmed", t, c, v.and_(resp, v.loss(c, t), v.not_(host), removed))
+            enc.emit(label, "harmed", t, c, v.and_(resp, lost, v.not_(host), removed))
             enc.emit(label, "lost_after_release", t, c, v.and_(
                 released(v, c, t), v.lost_blocks(c, t), removed))
             if not sees_tier:
@@ -326,7 +333,9 @@ def _claim_failure_outcome(enc: Encoding, label: str, p: Primitive) -> None:
                 continue
             ends_failed = v.and_(v.move(at, Move.FAIL_REUSE, c),
                                  v.s("rq", at, c) == int(Reuse.RESTORE_FAILED))
-            routed_miss = v.and_(v.move(at, Move.REUSE, c), v.s("routed", at, c), v.resp(c, at),
+            unreleased = v.or_(v.s("phase", at, c) == int(Phase.ACCEPTED),
+                               v.s("phase", at, c) == int(Phase.HARMED))
+            routed_miss = v.and_(v.move(at, Move.REUSE, c), v.s("routed", at, c), unreleased,
                                  v.not_(v.pred(c, at)), v.not_(v.s("host", at, c)))
             enc.emit(label, "restoration_failed", t, c, ends_failed)
             named = {"target": c, "other": o, "all_claims": c}[str(attribution)]
