@@ -49,8 +49,10 @@ def main() -> None:
               help="Solver timeout per check; a timeout is reported as unknown.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
+@click.option("--jobs", "-j", type=int, default=None, metavar="N",
+              help="Rows proved in parallel (default: the number of CPUs, at most 8).")
 def prove(files: tuple[str, ...], only: str | None, bound: int, timeout: float | None,
-          fmt: str) -> None:
+          fmt: str, jobs: int | None) -> None:
     """Classify every row of each descriptor FILE, with counterexamples."""
     if not 1 <= bound <= pipeline.MAX_BOUND:
         raise InputFailure(f"error: --bound must be between 1 and {pipeline.MAX_BOUND}, "
@@ -66,7 +68,10 @@ def prove(files: tuple[str, ...], only: str | None, bound: int, timeout: float |
     if only is not None and not any(r.name == only for d in descriptors for r in d.rows):
         names = ", ".join(r.name for d in descriptors for r in d.rows)
         raise InputFailure(f"error: no row named {only!r}\n  rows: {names}")
-    proved = [pipeline.prove_descriptor(d, bound, timeout, only) for d in descriptors]
+    if jobs is not None and not 1 <= jobs <= 64:
+        raise InputFailure(f"error: --jobs must be between 1 and 64, got {jobs}")
+    proved = pipeline.prove_descriptors(descriptors, bound, timeout, only,
+                                        jobs or pipeline.default_jobs())
     if fmt == "json":
         sys.stdout.write(json_report.render(proved, bound))
     else:
@@ -77,12 +82,11 @@ def prove(files: tuple[str, ...], only: str | None, bound: int, timeout: float |
 def entry() -> None:
     """Console-script entry point: maps every way out onto the documented exit codes."""
     try:
-        main.main(standalone_mode=False)
+        code = main.main(standalone_mode=False)
+    except SystemExit:
+        raise
     except InputFailure as failure:
         click.echo(failure.message, err=True)
-        sys.exit(EXIT_INPUT)
-    except click.exceptions.NoArgsIsHelp as error:
-        click.echo(error.format_message(), err=True)
         sys.exit(EXIT_INPUT)
     except click.UsageError as error:
         error.show()
@@ -96,12 +100,11 @@ def entry() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERNAL)
-    except SystemExit:
-        raise
     except Exception:  # a bug in rkvformal: say so, never pass it off as a verdict
         click.echo("internal error (please report):", err=True)
         traceback.print_exc()
         sys.exit(EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)  # --help, --version
 
 
 if __name__ == "__main__":

@@ -5,10 +5,14 @@ The CLI and the tests call `prove_file`; reports only read what it returns.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from rkvformal.semantics.bundles import load_stdlib
-from rkvformal.semantics.domain import Descriptor
+from rkvformal.semantics.domain import Descriptor, Row
 from rkvformal.semantics.validate import validate
 from rkvformal.smt.counterexample import Counterexample, extract
 from rkvformal.smt.lowering import RowResult, classify
@@ -36,28 +40,55 @@ def load(path: str) -> Descriptor:
     return validate(parse_file(path))
 
 
+def prove_row(row: Row, bound: int = DEFAULT_BOUND,
+              timeout_s: float | None = None) -> ProvedRow:
+    """Classify one row and read every refutation back as a counterexample."""
+    bundle = load_stdlib()[row.mode]
+    result = classify(row, bundle, bound, timeout_s)
+    cexs = {
+        check.atom.value: extract(row, check, bundle.qualifier(check.atom))
+        for check in result.checks
+        if check.status is AtomStatus.REFUTED
+    }
+    return ProvedRow(result, cexs)
+
+
+def _prove_task(task: tuple[Row, int, float | None]) -> ProvedRow:
+    return prove_row(*task)
+
+
+def prove_descriptors(descriptors: list[Descriptor], bound: int = DEFAULT_BOUND,
+                      timeout_s: float | None = None, only: str | None = None,
+                      jobs: int = 1) -> list[ProvedFile]:
+    """Prove every selected row, `jobs` rows at a time; results keep file/row order."""
+    tasks = [(row, bound, timeout_s) for d in descriptors for row in d.rows
+             if only is None or row.name == only]
+    if jobs > 1 and len(tasks) > 1:
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context) as pool:
+            proved = list(pool.map(_prove_task, tasks))
+    else:
+        proved = [_prove_task(task) for task in tasks]
+    by_row = iter(proved)
+    return [
+        ProvedFile(d, tuple(next(by_row) for row in d.rows if only is None or row.name == only))
+        for d in descriptors
+    ]
+
+
 def prove_descriptor(descriptor: Descriptor, bound: int = DEFAULT_BOUND,
-                     timeout_s: float | None = None,
-                     only: str | None = None) -> ProvedFile:
-    bundles = load_stdlib()
-    rows = []
-    for row in descriptor.rows:
-        if only is not None and row.name != only:
-            continue
-        bundle = bundles[row.mode]
-        result = classify(row, bundle, bound, timeout_s)
-        cexs = {
-            check.atom.value: extract(row, check, bundle.qualifier(check.atom))
-            for check in result.checks
-            if check.status is AtomStatus.REFUTED
-        }
-        rows.append(ProvedRow(result, cexs))
-    return ProvedFile(descriptor, tuple(rows))
+                     timeout_s: float | None = None, only: str | None = None,
+                     jobs: int = 1) -> ProvedFile:
+    return prove_descriptors([descriptor], bound, timeout_s, only, jobs)[0]
 
 
 def prove_file(path: str, bound: int = DEFAULT_BOUND, timeout_s: float | None = None,
-               only: str | None = None) -> ProvedFile:
-    return prove_descriptor(load(path), bound, timeout_s, only)
+               only: str | None = None, jobs: int = 1) -> ProvedFile:
+    return prove_descriptor(load(path), bound, timeout_s, only, jobs)
+
+
+def default_jobs() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 def exit_code(files: list[ProvedFile]) -> int:

@@ -77,12 +77,22 @@ def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = Non
     last: tuple[Check, ...] = ()
     last_stage: Stage | None = None
     decided: Stage | None = None
-    for stage in stages(row):
-        checks = tuple(model.prove(e.atom, e.qualifier, stage.labels) for e in bundle.entries)
-        last, last_stage = checks, stage
-        if all(c.status is AtomStatus.PROVEN for c in checks):
+    plan = stages(row)
+    for index, stage in enumerate(plan):
+        final = index == len(plan) - 1
+        checks_list: list[Check] = []
+        for entry in bundle.entries:
+            check = model.prove(entry.atom, entry.qualifier, stage.labels, shrink=final)
+            checks_list.append(check)
+            if not final and check.status is not AtomStatus.PROVEN:
+                break  # this stage is ruled out; the next one decides
+        checks = tuple(checks_list)
+        if all(c.status is AtomStatus.PROVEN for c in checks) and len(checks) == len(
+                bundle.entries):
             decided = stage
+            last, last_stage = checks, stage
             break
+        last, last_stage = checks, stage
     needed = tuple(sorted({label for c in last for label in c.core}))
     reasons: list[str] = []
     if decided is not None:

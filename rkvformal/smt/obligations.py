@@ -66,11 +66,11 @@ class AtomDef:
 
 def _seen(v: View, event: str, c: int, t: int) -> Formula:
     """`event` for c was emitted at some step <= t (events of one step come in order)."""
-    return v.any_step(0, t + 1, lambda u: v.e(event, u, c))
+    return v.seen(event, c, t)
 
 
 def _seen_before(v: View, event: str, c: int, t: int) -> Formula:
-    return v.any_step(0, t, lambda u: v.e(event, u, c))
+    return v.seen(event, c, t - 1)
 
 
 def _pressure(v: View, t: int) -> Formula:

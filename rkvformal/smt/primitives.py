@@ -50,7 +50,7 @@ def refills(v: View, c: int, t: int) -> Formula:
 
 def first_time(v: View, event: str, c: int, t: int) -> Formula:
     """`event` for c has not been emitted before step t."""
-    return v.not_(v.any_step(0, t, lambda u: v.e(event, u, c)))
+    return v.not_(v.seen(event, c, t - 1))
 
 
 def newly_materialized(v: View, c: int, t: int) -> Formula:
@@ -253,7 +253,7 @@ def _claim_telemetry(enc: Encoding, label: str, p: Primitive) -> None:
             if post_hoc:
                 enc.emit(label, "accepted", t, c, v.and_(
                     v.move(t, Move.FINISH_HOLD, c), first_time(v, "accepted", c, t)))
-                registered = v.any_step(0, t, lambda u, c=c: v.e("accepted", u, c))
+                registered = v.seen("accepted", c, t - 1)
             else:
                 enc.emit(label, "accepted", t, c, v.move(t, Move.ACCEPT, c))
                 registered = v.s("phase", t, c) != int(Phase.ABSENT)

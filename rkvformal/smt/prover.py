@@ -69,7 +69,8 @@ class RowModel:
         self.labels = [prim_label(p.name) for p in row.primitives] + [
             assume_label(a.value) for a in row.assumptions
         ]
-        self.lits = {label: z3.Bool(label) for label in self.labels}
+        self.ctx = self.v.ctx
+        self.lits = {label: z3.Bool(label, self.ctx) for label in self.labels}
         self.enc = Encoding(self.v, dict(self.lits))
         for p in row.primitives:
             SEMANTICS[p.kind].declare(self.enc, prim_label(p.name), p)
@@ -78,15 +79,16 @@ class RowModel:
         for a in row.assumptions:
             for formula in assumption_constraints(self.v, a):
                 self.enc.require(assume_label(a.value), formula)
-        self.solver = z3.Solver()
+        self.solver = z3.Solver(ctx=self.ctx)
         if timeout_s is not None:
             self.solver.set("timeout", max(1, int(timeout_s * 1000)))
-        self.solver.set("core.minimize", True)
+        self.solver.set("core.minimize", False)
         self.solver.add(*base_constraints(self.enc))
         self.solver.add(*event_definitions(self.enc))
         for label, formula in self.enc.constraints:
             self.solver.add(z3.Implies(self.lits[label], formula))
         self._goals: dict[tuple[str, ...], z3.BoolRef] = {}
+        self._terms: dict[tuple[Atom, str | None], list[z3.BoolRef]] = {}
 
     # --- literals and goals ------------------------------------------------------
     def assumptions(self, enabled: Iterable[str]) -> list[z3.BoolRef]:
@@ -97,15 +99,25 @@ class RowModel:
         """A literal that, when assumed, asserts `formula` (added once per key)."""
         lit = self._goals.get(key)
         if lit is None:
-            lit = z3.Bool("goal:" + "/".join(key))
+            lit = z3.Bool("goal:" + "/".join(key), self.ctx)
             self.solver.add(z3.Implies(lit, formula))
             self._goals[key] = lit
         return lit
 
+    def _violation_terms(self, atom: Atom, q: str | None) -> list[z3.BoolRef]:
+        """Per step t: some claim breaks the atom at t (built once per atom)."""
+        key = (atom, q)
+        terms = self._terms.get(key)
+        if terms is None:
+            d = ATOMS[atom]
+            terms = [self.v.or_(*(d.violation(self.v, c, t, q) for c in CLAIMS))
+                     for t in range(self.K)]
+            self._terms[key] = terms
+        return terms
+
     def violation_goal(self, atom: Atom, q: str | None, before: int | None = None) -> z3.BoolRef:
-        d = ATOMS[atom]
-        steps = range(self.K if before is None else before)
-        formula = self.v.or_(*(d.violation(self.v, c, t, q) for t in steps for c in CLAIMS))
+        terms = self._violation_terms(atom, q)
+        formula = self.v.or_(*terms[: self.K if before is None else before])
         return self.goal(("violation", atom.value, q or "", str(before)), formula)
 
     def scenario_goal(self, scenario: Scenario, strict_claims: bool) -> z3.BoolRef:
@@ -133,7 +145,10 @@ class RowModel:
     def _check(self, assumptions: Sequence[z3.BoolRef]) -> z3.CheckSatResult:
         return self.solver.check(*assumptions)
 
-    def prove(self, atom: Atom, qualifier: str | None, enabled: Iterable[str]) -> Check:
+    def prove(self, atom: Atom, qualifier: str | None, enabled: Iterable[str],
+              shrink: bool = True) -> Check:
+        """Check one atom; `shrink=False` skips building a presentable counterexample
+        (a stage that is only being ruled out needs the verdict, not the trace)."""
         enabled = tuple(enabled)
         base = self.assumptions(enabled)
         goal = self.violation_goal(atom, qualifier)
@@ -154,6 +169,8 @@ class RowModel:
                              reason=f"vacuous: no trace up to k={self.K} in which "
                                     f"{ATOMS[atom].trigger_words}")
             return Check(atom, AtomStatus.PROVEN, self.K, core)
+        if not shrink:
+            return Check(atom, AtomStatus.REFUTED, self.K)
         return self._counterexample(atom, qualifier, base)
 
     def _counterexample(self, atom: Atom, qualifier: str | None,
@@ -161,22 +178,25 @@ class RowModel:
         """Shrink a refutation: fewest steps, scenario numbers, then smallest numbers."""
         first = concretize(self.v, self.solver.model())
         found = ATOMS[atom].first_violation(first, qualifier)
-        depth = (found[0] + 1) if found else self.K
-        for d in range(1, depth):
-            answer = self._check(base + [self.violation_goal(atom, qualifier, d)])
-            if answer == z3.sat:
-                depth = d
-                break
+        # fewest steps: "a violation within d steps" is monotone in d, so bisect
+        lo, depth = 1, (found[0] + 1) if found else self.K
+        while lo < depth:
+            mid = (lo + depth) // 2
+            if self._check(base + [self.violation_goal(atom, qualifier, mid)]) == z3.sat:
+                depth = mid
+            else:
+                lo = mid + 1
         assumed = base + [self.violation_goal(atom, qualifier, depth)]
-        scenario_used = False
+        scenario_used = strict_scenario = False
         scenario = self.row.scenario
         if scenario is not None:
             for strict in (True, False):
                 with_scenario = assumed + [self.scenario_goal(scenario, strict)]
                 if self._check(with_scenario) == z3.sat:
-                    assumed, scenario_used = with_scenario, True
+                    assumed, scenario_used, strict_scenario = with_scenario, True, strict
                     break
-        assumed = self._shrink_numbers(assumed)
+        if not strict_scenario:  # the scenario fixes the numbers that matter
+            assumed = self._shrink_numbers(assumed)
         answer = self._check(assumed)
         if answer != z3.sat:  # only a timeout can get here: keep the first model
             trace = first
@@ -188,23 +208,19 @@ class RowModel:
                      violation_claim=claim, scenario_used=scenario_used)
 
     def _shrink_numbers(self, assumed: list[z3.BoolRef]) -> list[z3.BoolRef]:
-        """Binary search on the sum of the trace's numbers (usable, demand, ranges...)."""
+        """Small numbers, cheaply: gallop up a bound on the sum of the trace's numbers
+        (usable, demand, ranges, durations, priorities, unclaimed cache) until the
+        counterexample fits; the result is within twice the smallest such sum."""
         v = self.v
         cost = v.k("U") + v.k("A") + v.s("cached", 0) + v.sum_(
             v.k("R", c) + v.k("O", c) + v.k("D", c) + v.k("P", c) for c in CLAIMS)
-        if self._check(assumed) != z3.sat:
-            return assumed
-        hi = self.solver.model().eval(cost, model_completion=True).as_long()
-        lo = 0
-        best = hi
-        while lo < best:
-            mid = (lo + best) // 2
-            bound_goal = self.goal(("cost", str(assumed[-1]), str(mid)), cost <= mid)
-            answer = self._check(assumed + [bound_goal])
+        limit = 4
+        while limit <= 1 << 20:
+            goal = self.goal(("cost", str(assumed[-1]), str(limit)), cost <= limit)
+            answer = self._check(assumed + [goal])
             if answer == z3.sat:
-                best = mid
-            elif answer == z3.unsat:
-                lo = mid + 1
-            else:
+                return assumed + [goal]
+            if answer == z3.unknown:
                 break
-        return assumed + [self.goal(("cost", str(assumed[-1]), str(best)), cost <= best)]
+            limit *= 2
+        return assumed

@@ -288,6 +288,10 @@ class View(ABC):
         """f(t') for some lo <= t' < hi."""
         return self.or_(*(f(u) for u in range(max(lo, 0), min(hi, self.K))))
 
+    def seen(self, event: str, c: int | None, t: int) -> Any:
+        """`event` (for c) was emitted at some step <= t; false for t < 0."""
+        return self.or_(*(self.e(event, u, c) for u in range(0, min(t + 1, self.K))))
+
     def claim_scoped(self, c: int, t: int, exclude: tuple[str, ...] = ()) -> Any:
         """Some claim-scoped event names c at step t."""
         return self.or_(*(self.e(n, t, c) for n in CLAIM_EVENTS if n not in exclude))
@@ -296,8 +300,8 @@ class View(ABC):
         return 1 - c
 
 
-def _sort(kind: str) -> z3.SortRef:
-    return z3.IntSort() if kind == "int" else z3.BoolSort()
+def _sort(kind: str, ctx: z3.Context) -> z3.SortRef:
+    return z3.IntSort(ctx) if kind == "int" else z3.BoolSort(ctx)
 
 
 SCHEMA: dict[str, tuple[str, bool, str]] = {
@@ -328,30 +332,46 @@ def all_keys(K: int) -> list[Key]:
 class SymbolicView(View):
     """Every name is a Z3 constant, created on first use."""
 
-    def __init__(self, K: int, prefix: str = "") -> None:
+    def __init__(self, K: int, ctx: z3.Context | None = None, prefix: str = "") -> None:
         self.K = K
+        # a private context per model: Z3's answers then depend only on this model,
+        # not on what else the process proved before (deterministic output)
+        self.ctx = ctx if ctx is not None else z3.Context()
         self.prefix = prefix
         self.vars: dict[Key, Any] = {}
+        self._seen: dict[tuple[str, int | None, int], Any] = {}
 
     def and_(self, *xs: Any) -> Any:
         xs = tuple(x for x in xs if x is not True)
         if any(x is False for x in xs):
-            return z3.BoolVal(False)
-        return z3.And(*xs) if xs else z3.BoolVal(True)
+            return z3.BoolVal(False, self.ctx)
+        return z3.And(*xs) if xs else z3.BoolVal(True, self.ctx)
 
     def or_(self, *xs: Any) -> Any:
         xs = tuple(x for x in xs if x is not False)
         if any(x is True for x in xs):
-            return z3.BoolVal(True)
-        return z3.Or(*xs) if xs else z3.BoolVal(False)
+            return z3.BoolVal(True, self.ctx)
+        return z3.Or(*xs) if xs else z3.BoolVal(False, self.ctx)
 
     def not_(self, x: Any) -> Any:
         if isinstance(x, bool):
-            return z3.BoolVal(not x)
+            return z3.BoolVal(not x, self.ctx)
         return z3.Not(x)
 
     def ite(self, cond: Any, then: Any, other: Any) -> Any:
         return z3.If(cond, then, other)
+
+    def seen(self, event: str, c: int | None, t: int) -> Any:
+        """A shared chain seen(t) = seen(t-1) or e(t): linear, not quadratic, in K."""
+        if t < 0:
+            return z3.BoolVal(False, self.ctx)
+        key = (event, c, min(t, self.K - 1))
+        chain = self._seen.get(key)
+        if chain is None:
+            now = self.e(event, key[2], c)
+            chain = now if key[2] == 0 else z3.Or(self.seen(event, c, key[2] - 1), now)
+            self._seen[key] = chain
+        return chain
 
     def value(self, key: Key) -> Any:
         var = self.vars.get(key)
@@ -362,7 +382,7 @@ class SymbolicView(View):
                 label += f"@{key.t}"
             if key.c is not None:
                 label += f"#c{key.c}"
-            var = z3.Const(self.prefix + label, _sort(kind))
+            var = z3.Const(self.prefix + label, _sort(kind, self.ctx))
             self.vars[key] = var
         return var
 
