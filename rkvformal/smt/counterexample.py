@@ -9,6 +9,7 @@ it is the same definition the solver used, evaluated on numbers.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from rkvformal.smt.trace import (
     ConcreteView,
     Key,
     Move,
+    OutcomeType,
     Phase,
     Source,
 )
@@ -56,10 +58,15 @@ class Counterexample:
         }
 
 
+def name_claim(words: str, name: str) -> str:
+    """An atom's sentence about `c`, said about the claim of the counterexample."""
+    return re.sub(r"\bc\b", name, words)
+
+
 def claim_names(row: Row) -> dict[int, str]:
     names = {c: f"c{c}" for c in CLAIMS}
     if row.scenario is not None:
-        for c, spec in zip(CLAIMS, row.scenario.claims):
+        for c, spec in zip(CLAIMS, row.scenario.claims, strict=False):
             names[c] = spec.name
     return names
 
@@ -152,6 +159,8 @@ def _events(v: ConcreteView, t: int, names: dict[int, str],
                 event["cache_identity_version"] = v.e("ident", t, c)
             if name == "restoration_failed":
                 event["outcome_claim_id"] = names[v.e("rf_for", t, c)]
+            if name == "outcome":
+                event["outcome_type"] = OutcomeType(v.e("otype", t, c)).name.lower()
             if name == "restored":
                 event["restoration_source"] = (
                     "offload_tier" if v.e("restored_from_tier", t, c) else "fallback_recompute")
@@ -208,8 +217,7 @@ def extract(row: Row, check: Check, qualifier: str | None) -> Counterexample:
     claim = check.violation_claim if check.violation_claim is not None else 0
     return Counterexample(
         atom=check.atom.value,
-        words=ATOMS[check.atom].words.replace(" c ", f" {names[claim]} ")
-        .replace(" c's ", f" {names[claim]}'s "),
+        words=name_claim(ATOMS[check.atom].words, names[claim]),
         violation_step=last + 1,
         violation_claim=names[claim],
         scenario_used=check.scenario_used,

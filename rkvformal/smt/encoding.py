@@ -43,6 +43,7 @@ GATED_MOVES = (Move.OFFLOAD, Move.RESTORE, Move.ROUTE, Move.DEMOTE, Move.EXPIRE)
 FIELD_DEFAULTS: dict[str, Callable[[int | None], int | bool]] = {
     "ident": lambda c: 0,
     "rf_for": lambda c: c if c is not None else 0,
+    "otype": lambda c: 0,
 }
 
 
@@ -298,7 +299,9 @@ def _step(enc: Encoding, t: int) -> list[Formula]:
                      (Move.DEMOTE, Phase.DEMOTED), (Move.EXPIRE, Phase.EXPIRED)):
             nxt_phase = v.ite(v.move(t, m, c), int(p), nxt_phase)
         add(v.s("phase", n, c) == nxt_phase)
-        add(v.s("held", n, c) == v.ite(mat, True, v.ite(
+        # a request holds c's blocks from the step that writes them (first prefill, or a
+        # reuse's restore / recompute) until it finishes
+        add(v.s("held", n, c) == v.ite(refill, True, v.ite(
             v.move(t, Move.FINISH_HOLD, c), False, v.s("held", t, c))))
         add(v.s("released_hold", n, c) == v.or_(
             v.s("released_hold", t, c), v.move(t, Move.FINISH_HOLD, c)))

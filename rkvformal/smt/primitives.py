@@ -21,6 +21,7 @@ from rkvformal.smt.trace import (
     CLAIMS,
     Active,
     Move,
+    OutcomeType,
     Phase,
     Reuse,
     Source,
@@ -203,7 +204,8 @@ def _hard_exclusion(enc: Encoding, label: str, p: Primitive) -> None:
                 enc.require(label, v.implies(v.move(t, Move.DEMOTE, c), conflict(enc, t)))
         if not p.param("claim_events"):
             continue
-        emit_claim_lifecycle(enc, label, t, demote_after_loss=p.param("demote_event") == "after_loss")
+        after_loss = p.param("demote_event") == "after_loss"
+        emit_claim_lifecycle(enc, label, t, demote_after_loss=after_loss)
         enc.emit(label, "admitted", t, None, v.move(t, Move.ADMIT))
         enc.emit(label, "refused", t, None, v.move(t, Move.REFUSE))
         enc.emit(label, "deferred", t, None, v.move(t, Move.DEFER))
@@ -289,12 +291,14 @@ def _claim_telemetry(enc: Encoding, label: str, p: Primitive) -> None:
             served_restored = v.and_(resp, v.move(t, Move.SERVE, c),
                                      v.s("src", t, c) == int(Source.RESTORED))
             if report == "after_reuse":
-                restored = v.and_(t >= 1, resp, v.move(t - 1, Move.SERVE, c),
-                                  v.s("src", t - 1, c) == int(Source.RESTORED)) if t >= 1 else False
+                restored = False if t == 0 else v.and_(  # reported one step after the reuse
+                    resp, v.move(t - 1, Move.SERVE, c),
+                    v.s("src", t - 1, c) == int(Source.RESTORED))
             elif report == "any_source":
                 recomputed = v.and_(resp, v.move(t, Move.RECOMPUTE, c), v.s("nr", t, c))
                 restored = v.or_(restore_ok, recomputed)
-                served_restored = v.and_(resp, v.move(t, Move.SERVE, c), v.s("src", t, c) != int(Source.ORIGINAL))
+                served_restored = v.and_(resp, v.move(t, Move.SERVE, c),
+                                         v.s("src", t, c) != int(Source.ORIGINAL))
             else:
                 restored = restore_ok
             enc.emit(label, "restored", t, c, restored)
@@ -340,8 +344,10 @@ def _claim_failure_outcome(enc: Encoding, label: str, p: Primitive) -> None:
             enc.emit(label, "restoration_failed", t, c, ends_failed)
             named = {"target": c, "other": o, "all_claims": c}[str(attribution)]
             enc.set_int(label, "rf_for", t, c, ends_failed, named)
-            for target in ({c, o} if attribution == "all_claims" else {named}):
+            kind = int(OutcomeType[str(p.param("outcome")).upper()])
+            for target in sorted({c, o} if attribution == "all_claims" else {named}):
                 enc.emit(label, "outcome", t, target, v.or_(ends_failed, routed_miss))
+                enc.set_int(label, "otype", t, target, v.or_(ends_failed, routed_miss), kind)
 
 
 SEMANTICS: dict[K, KindSemantics] = {

@@ -127,7 +127,7 @@ class RowModel:
             parts.append(v.k("U") == scenario.usable)
         if scenario.active_demand is not None:
             parts.append(v.k("A") == scenario.active_demand)
-        for c, spec in zip(CLAIMS, scenario.claims):
+        for c, spec in zip(CLAIMS, scenario.claims, strict=False):
             parts.append(v.k("R", c) == spec.required)
             parts.append(v.k("O", c) == spec.footprint - spec.required)
             if spec.priority is not None:

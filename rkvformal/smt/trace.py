@@ -176,6 +176,7 @@ EVENTS: dict[str, tuple[str, bool]] = {
     "blocking": ("bool", True),  # c is listed in this step's blocking_claim_ids
     "rf_for": ("int", True),  # outcome_claim_id on c's restoration_failed event
     "restored_from_tier": ("bool", True),  # c's restored event says source offload_tier
+    "otype": ("int", True),  # claim_scoped_outcome_type of c's failure outcome (OutcomeType)
 }
 
 EVENT_NAMES = {
@@ -202,7 +203,7 @@ EVENT_NAMES = {
 }
 
 # Event fields (not events themselves).
-EVENT_FIELDS = ("named", "ident", "blocking", "rf_for", "restored_from_tier")
+EVENT_FIELDS = ("named", "ident", "blocking", "rf_for", "restored_from_tier", "otype")
 
 
 @dataclass(frozen=True)
