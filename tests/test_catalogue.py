@@ -30,3 +30,17 @@ def test_every_atom_is_defined_once_with_words_and_a_trigger() -> None:
     for atom, definition in ATOMS.items():
         assert definition.atom is atom and definition.words and definition.trigger_words
         assert definition.violation.__doc__, atom
+
+
+def test_the_language_reference_lists_every_kind_parameter_mode_and_assumption() -> None:
+    from pathlib import Path
+
+    from rkvformal.vocab import Assumption, Mode
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "LANGUAGE.md").read_text()
+    for spec in CATALOGUE.values():
+        assert f"`{spec.kind.value}`" in text
+        for param in spec.params:
+            assert f"`{param.name}`" in text, (spec.kind, param.name)
+    for member in (*Mode, *Assumption):
+        assert f"`{member.value}`" in text, member

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-
 from conftest import ROOT
+
 from rkvformal.cli import InputFailure
 from rkvformal.semantics.domain import Row
 from rkvformal.smt import obligations

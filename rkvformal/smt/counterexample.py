@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rkvformal.semantics.domain import Row
-from rkvformal.smt.encoding import Encoding
 from rkvformal.smt.obligations import ATOMS
-from rkvformal.smt.primitives import SEMANTICS
-from rkvformal.smt.prover import Check, prim_label
+from rkvformal.smt.primitives import encode_row
+from rkvformal.smt.prover import Check
 from rkvformal.smt.trace import (
     ACTIVE_EVENTS,
     BLOCK_EVENTS,
@@ -73,12 +72,7 @@ def claim_names(row: Row) -> dict[int, str]:
 
 def _attribution(row: Row, trace: ConcreteView) -> dict[Key, list[str]]:
     """Which primitive emitted each event slot that is true in the trace."""
-    lits = {prim_label(p.name): True for p in row.primitives}
-    enc = Encoding(trace, lits)
-    for p in row.primitives:
-        SEMANTICS[p.kind].declare(enc, prim_label(p.name), p)
-    for p in row.primitives:
-        SEMANTICS[p.kind].encode(enc, prim_label(p.name), p)
+    enc = encode_row(trace, row.primitives)
     by: dict[Key, list[str]] = {}
     for key, reasons in enc.reasons.items():
         emitters = sorted({label.split(":", 1)[1] for label, reason in reasons if reason})

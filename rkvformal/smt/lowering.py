@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 
 from rkvformal.semantics.domain import Bundle, Row
-from rkvformal.smt.prover import Check, RowModel, assume_label, prim_label
+from rkvformal.smt.primitives import assume_label, prim_label
+from rkvformal.smt.prover import Check, RowModel
 from rkvformal.vocab import AtomStatus, EvidenceClass, Provenance, RowKind
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rkvformal.semantics.domain import Primitive
 from rkvformal.smt.encoding import Encoding, Formula
@@ -368,3 +369,44 @@ SEMANTICS: dict[K, KindSemantics] = {
         KindSemantics(K.CLAIM_FAILURE_OUTCOME, encode=_claim_failure_outcome),
     )
 }
+
+
+def prim_label(name: str) -> str:
+    return f"primitive:{name}"
+
+
+def assume_label(name: str) -> str:
+    return f"assume:{name}"
+
+
+def encode_row(view: View, primitives: tuple[Primitive, ...], assumptions: tuple = (),
+               lits: dict[str, Any] | None = None) -> Encoding:
+    """Every primitive's (and assumption's) formulas for one row over `view`.
+
+    With a SymbolicView this is what the prover asserts; with a ConcreteView the same
+    formulas evaluate to booleans on a trace (admission, event attribution).  Without
+    `lits`, every primitive and assumption is on."""
+    from rkvformal.smt.encoding import assumption_constraints
+
+    labels = [prim_label(p.name) for p in primitives] + [assume_label(a.value) for a in assumptions]
+    enc = Encoding(view, dict(lits) if lits is not None else {label: True for label in labels})
+    for p in primitives:
+        SEMANTICS[p.kind].declare(enc, prim_label(p.name), p)
+    for p in primitives:
+        SEMANTICS[p.kind].encode(enc, prim_label(p.name), p)
+    for a in assumptions:
+        for formula in assumption_constraints(view, a):
+            enc.require(assume_label(a.value), formula)
+    return enc
+
+
+def inadmissible(view: View, primitives: tuple[Primitive, ...],
+                 assumptions: tuple = ()) -> list[str]:
+    """The formulas of the model that a concrete trace breaks ([] = the model admits it)."""
+    from rkvformal.smt.encoding import base_constraints, event_definitions
+
+    enc = encode_row(view, primitives, assumptions)
+    failures = [f"{label}#{i}" for i, (label, f) in enumerate(enc.constraints) if not f]
+    failures += [f"base#{i}" for i, f in enumerate(base_constraints(enc)) if not f]
+    failures += [f"events#{i}" for i, f in enumerate(event_definitions(enc)) if not f]
+    return failures

@@ -22,26 +22,13 @@ from dataclasses import dataclass
 import z3
 
 from rkvformal.semantics.domain import Row, Scenario
-from rkvformal.smt.encoding import (
-    Encoding,
-    assumption_constraints,
-    base_constraints,
-    event_definitions,
-)
+from rkvformal.smt.encoding import base_constraints, event_definitions
 from rkvformal.smt.obligations import ATOMS
-from rkvformal.smt.primitives import SEMANTICS
+from rkvformal.smt.primitives import assume_label, encode_row, prim_label
 from rkvformal.smt.trace import CLAIMS, ConcreteView, Move, SymbolicView, concretize
 from rkvformal.vocab import Atom, AtomStatus
 
 DEFAULT_BOUND = 12
-
-
-def prim_label(name: str) -> str:
-    return f"primitive:{name}"
-
-
-def assume_label(name: str) -> str:
-    return f"assume:{name}"
 
 
 @dataclass(frozen=True)
@@ -71,14 +58,7 @@ class RowModel:
         ]
         self.ctx = self.v.ctx
         self.lits = {label: z3.Bool(label, self.ctx) for label in self.labels}
-        self.enc = Encoding(self.v, dict(self.lits))
-        for p in row.primitives:
-            SEMANTICS[p.kind].declare(self.enc, prim_label(p.name), p)
-        for p in row.primitives:
-            SEMANTICS[p.kind].encode(self.enc, prim_label(p.name), p)
-        for a in row.assumptions:
-            for formula in assumption_constraints(self.v, a):
-                self.enc.require(assume_label(a.value), formula)
+        self.enc = encode_row(self.v, row.primitives, row.assumptions, self.lits)
         self.solver = z3.Solver(ctx=self.ctx)
         if timeout_s is not None:
             self.solver.set("timeout", max(1, int(timeout_s * 1000)))
