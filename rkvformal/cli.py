@@ -51,8 +51,10 @@ def main() -> None:
               show_default=True)
 @click.option("--jobs", "-j", type=int, default=None, metavar="N",
               help="Rows proved in parallel (default: the number of CPUs, at most 8).")
+@click.option("--induction", type=int, default=pipeline.DEFAULT_INDUCTION, show_default=True,
+              metavar="K", help="Try k-induction up to K on proven atoms (0: bounded only).")
 def prove(files: tuple[str, ...], only: str | None, bound: int, timeout: float | None,
-          fmt: str, jobs: int | None) -> None:
+          fmt: str, jobs: int | None, induction: int) -> None:
     """Classify every row of each descriptor FILE, with counterexamples."""
     if not 1 <= bound <= pipeline.MAX_BOUND:
         raise InputFailure(f"error: --bound must be between 1 and {pipeline.MAX_BOUND}, "
@@ -70,8 +72,10 @@ def prove(files: tuple[str, ...], only: str | None, bound: int, timeout: float |
         raise InputFailure(f"error: no row named {only!r}\n  rows: {names}")
     if jobs is not None and not 1 <= jobs <= 64:
         raise InputFailure(f"error: --jobs must be between 1 and 64, got {jobs}")
+    if not 0 <= induction <= 8:
+        raise InputFailure(f"error: --induction must be between 0 and 8, got {induction}")
     proved = pipeline.prove_descriptors(descriptors, bound, timeout, only,
-                                        jobs or pipeline.default_jobs())
+                                        jobs or pipeline.default_jobs(), induction)
     if fmt == "json":
         sys.stdout.write(json_report.render(proved, bound))
     else:

@@ -21,6 +21,7 @@ from rkvformal.syntax.parser import parse_file
 from rkvformal.vocab import AtomStatus, EvidenceClass
 
 MAX_BOUND = 64
+DEFAULT_INDUCTION = 2  # largest k tried by k-induction on proven atoms
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,11 @@ def load(path: str) -> Descriptor:
     return validate(parse_file(path))
 
 
-def prove_row(row: Row, bound: int = DEFAULT_BOUND,
-              timeout_s: float | None = None) -> ProvedRow:
+def prove_row(row: Row, bound: int = DEFAULT_BOUND, timeout_s: float | None = None,
+              induction: int = DEFAULT_INDUCTION) -> ProvedRow:
     """Classify one row and read every refutation back as a counterexample."""
     bundle = load_stdlib()[row.mode]
-    result = classify(row, bundle, bound, timeout_s)
+    result = classify(row, bundle, bound, timeout_s, induction)
     cexs = {
         check.atom.value: extract(row, check, bundle.qualifier(check.atom))
         for check in result.checks
@@ -53,15 +54,15 @@ def prove_row(row: Row, bound: int = DEFAULT_BOUND,
     return ProvedRow(result, cexs)
 
 
-def _prove_task(task: tuple[Row, int, float | None]) -> ProvedRow:
+def _prove_task(task: tuple[Row, int, float | None, int]) -> ProvedRow:
     return prove_row(*task)
 
 
 def prove_descriptors(descriptors: list[Descriptor], bound: int = DEFAULT_BOUND,
                       timeout_s: float | None = None, only: str | None = None,
-                      jobs: int = 1) -> list[ProvedFile]:
+                      jobs: int = 1, induction: int = DEFAULT_INDUCTION) -> list[ProvedFile]:
     """Prove every selected row, `jobs` rows at a time; results keep file/row order."""
-    tasks = [(row, bound, timeout_s) for d in descriptors for row in d.rows
+    tasks = [(row, bound, timeout_s, induction) for d in descriptors for row in d.rows
              if only is None or row.name == only]
     if jobs > 1 and len(tasks) > 1:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")

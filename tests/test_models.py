@@ -135,3 +135,12 @@ def test_public_models_have_header_comments(file: str) -> None:
     from conftest import ROOT
     with open(f"{ROOT}/models/{file}", encoding="utf-8") as handle:
         assert handle.readline().startswith("#")
+
+
+def test_hard_exclusion_proofs_are_unbounded_by_induction(proved_models) -> None:
+    r = row(proved_models, "vllm_hard_exclusion_patch.rkv", "patched_hard_protected")
+    proofs = {c.atom.value: c.proof for c in r.result.checks}
+    assert proofs["protected_exclusion"] == "unbounded"
+    assert proofs["infeasibility_outcome"] == "unbounded"
+    # induction is tried, not assumed: some atoms stay bounded, and say so
+    assert set(proofs.values()) <= {"bounded", "unbounded"}

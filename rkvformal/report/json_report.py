@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 from rkvformal.pipeline import ProvedFile, ProvedRow
-from rkvformal.vocab import AtomStatus
 
 SCHEMA = "rkvformal.prove/1"
 
@@ -26,7 +25,8 @@ def _row(proved: ProvedRow) -> dict[str, Any]:
             "atom": check.atom.value,
             "status": check.status.value,
             "bound": check.bound,
-            "proof": "bounded" if check.status is AtomStatus.PROVEN else None,
+            "proof": check.proof,
+            "induction_k": check.induction_depth,
             "reason": check.reason or None,
             "needs": list(check.core),
             "counterexample": cex.to_json() if cex else None,

@@ -33,10 +33,16 @@ def _count(checks: Any, status: AtomStatus) -> int:
     return sum(1 for c in checks if c.status is status)
 
 
+def _proven(checks: Any) -> str:
+    proven = _count(checks, AtomStatus.PROVEN)
+    unbounded = sum(1 for c in checks if c.proof == "unbounded")
+    return f"{proven} ({unbounded} unbounded)" if unbounded else str(proven)
+
+
 def file_table(proved: ProvedFile, bound: int) -> Table:
     d = proved.descriptor
     table = Table(title=f"{d.path} — {d.runtime.name} ({d.runtime.repo}@{d.runtime.version})"
-                        f" — bounded k={bound}",
+                        f" — bounded k={bound}, k-induction for 'unbounded'",
                   title_justify="left", show_lines=False)
     for header in ("row", "mode", "class", "expected", "proven", "refuted", "other", "time"):
         table.add_column(header, no_wrap=header in ("row", "class"))
@@ -52,7 +58,7 @@ def file_table(proved: ProvedFile, bound: int) -> Table:
             res.row.mode.value,
             Text(cls.value, style=_class_style(cls)),
             Text(expected, style="bold red" if res.matches_expectation is False else ""),
-            str(_count(res.checks, AtomStatus.PROVEN)),
+            _proven(res.checks),
             str(_count(res.checks, AtomStatus.REFUTED)),
             str(other),
             f"{res.seconds:.2f}s",

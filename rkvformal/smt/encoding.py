@@ -117,8 +117,13 @@ def _in(v: View, x: Formula, *values: int) -> Formula:
     return v.or_(*(x == val for val in values))
 
 
-def base_constraints(enc: Encoding) -> list[Formula]:
-    """The paged KV pool with no features (always asserted, never a literal)."""
+def base_constraints(enc: Encoding, initial: bool = True,
+                     final_invariants: bool = True) -> list[Formula]:
+    """The paged KV pool with no features (always asserted, never a literal).
+
+    `initial=False` leaves step 0 unconstrained (except by the invariants): the window
+    of a k-induction step, which may start in any state.  `final_invariants=False`
+    leaves the last state free of them, to check that they are inductive."""
     v = enc.v
     K = v.K
     out: list[Formula] = []
@@ -134,7 +139,19 @@ def base_constraints(enc: Encoding) -> list[Formula]:
         add(v.k("D", c) >= 1)
         add(v.and_(v.k("NP", c) >= 0, v.k("NP", c) <= 1000))
 
-    # initial state
+    if initial:
+        out.extend(initial_state(v))
+    for t in range(K):
+        out.extend(_step(enc, t))
+    for t in range(K + 1 if final_invariants else K):
+        out.extend(invariants(v, t))
+    return out
+
+
+def initial_state(v: View) -> list[Formula]:
+    """An empty pool: no claims, no requests, nothing cached that anybody named."""
+    out: list[Formula] = []
+    add = out.append
     add(v.s("cached", 0) >= 0)
     add(v.s("free", 0) + v.s("cached", 0) == v.k("U"))
     add(v.s("live", 0) == 0)
@@ -145,15 +162,10 @@ def base_constraints(enc: Encoding) -> list[Formula]:
             add(v.s(name, 0, c) == 0)
         for name in ("host", "held", "released_hold", "matd", "nr", "routed", "idx", "rfl"):
             add(v.not_(v.s(name, 0, c)))
-
-    for t in range(K):
-        out.extend(_step(enc, t))
-    for t in range(K + 1):
-        out.extend(_invariants(v, t))
     return out
 
 
-def _invariants(v: View, t: int) -> list[Formula]:
+def invariants(v: View, t: int) -> list[Formula]:
     """Facts the relation already implies, stated so the solver need not rediscover
     them at every depth (block conservation, ranges, live KV of the active request)."""
     pool = v.s("free", t) + v.s("cached", t) + v.s("live", t) + v.sum_(
@@ -165,11 +177,25 @@ def _invariants(v: View, t: int) -> list[Formula]:
         v.s("cached", t) >= 0,
         v.s("live", t) == v.ite(running, v.k("A"), 0),
     ]
+    out.append(v.and_(v.s("act", t) >= 0, v.s("act", t) <= max(Active)))
     for c in CLAIMS:
+        phase, rq = v.s("phase", t, c), v.s("rq", t, c)
+        out.append(v.and_(phase >= 0, phase <= max(Phase)))
+        out.append(v.and_(rq >= 0, rq <= max(Reuse)))
+        out.append(v.and_(v.s("src", t, c) >= 0, v.s("src", t, c) <= max(Source)))
         out.append(v.and_(v.s("inr", t, c) >= 0, v.s("inr", t, c) <= v.k("R", c)))
         out.append(v.and_(v.s("outr", t, c) >= 0, v.s("outr", t, c) <= v.k("O", c)))
-        out.append(v.implies(v.s("phase", t, c) == int(Phase.ABSENT),
-                             v.s("inr", t, c) + v.s("outr", t, c) == 0))
+        out.append(v.and_(v.s("age_acc", t, c) >= 0, v.s("age_rel", t, c) >= 0))
+        unaccepted = v.or_(phase == int(Phase.ABSENT), phase == int(Phase.SUBMITTED))
+        out.append(v.implies(unaccepted, v.and_(
+            v.s("inr", t, c) + v.s("outr", t, c) == 0, rq == int(Reuse.NONE),
+            v.not_(v.s("host", t, c)), v.not_(v.s("held", t, c)),
+            v.not_(v.s("matd", t, c)), v.not_(v.s("nr", t, c)), v.not_(v.s("rfl", t, c)),
+            v.not_(v.s("released_hold", t, c)), v.s("age_acc", t, c) == 0)))
+        out.append(v.implies(v.s("phase", t, c) == int(Phase.ABSENT), v.not_(v.s("routed", t, c))))
+        out.append(v.implies(v.s("nr", t, c), v.s("host", t, c)))
+        out.append(v.implies(v.s("rfl", t, c),
+                             v.or_(rq == int(Reuse.RESTORE_FAILED), rq == int(Reuse.READY))))
     return out
 
 

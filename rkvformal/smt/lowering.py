@@ -11,7 +11,7 @@ timeouts and vacuous proofs are unknown_evidence: never anything better.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rkvformal.semantics.domain import Bundle, Row
 from rkvformal.smt.primitives import assume_label, prim_label
@@ -71,7 +71,10 @@ def stages(row: Row) -> list[Stage]:
     return out
 
 
-def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = None) -> RowResult:
+def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = None,
+             induction: int = 2) -> RowResult:
+    """`induction` is the largest k tried by k-induction on the reported stage's proven
+    atoms (0: bounded proofs only)."""
     started = time.perf_counter()
     model = RowModel(row, bound, timeout_s)
     unanchored = [p.name for p in row.primitives if not p.anchored]
@@ -94,6 +97,8 @@ def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = Non
             last, last_stage = checks, stage
             break
         last, last_stage = checks, stage
+    if induction and last_stage is not None:
+        last = tuple(_with_induction(model, bundle, c, last_stage, induction) for c in last)
     needed = tuple(sorted({label for c in last for label in c.core}))
     reasons: list[str] = []
     if decided is not None:
@@ -114,6 +119,14 @@ def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = Non
         reasons.insert(0, "unanchored primitive: " + ", ".join(unanchored))
     return RowResult(row, cls, last_stage.name if last_stage else None, last, needed,
                      tuple(reasons), time.perf_counter() - started)
+
+
+def _with_induction(model: RowModel, bundle: Bundle, check: Check, stage: Stage,
+                    max_depth: int) -> Check:
+    if check.status is not AtomStatus.PROVEN:
+        return check
+    k = model.induct(check.atom, bundle.qualifier(check.atom), stage.labels, max_depth)
+    return replace(check, induction_depth=k) if k is not None else check
 
 
 def _is_native_or_observational(row: Row, label: str) -> bool:

@@ -223,7 +223,7 @@ def restoration_failure_outcome(v: View, c: int, t: int, q: str | None) -> Formu
     """A failed restore of c yields a claim-scoped outcome naming c before the request
     ends, and no fallback recompute is reported as satisfying c."""
     ends = v.or_(v.move(t, Move.SERVE, c), v.move(t, Move.FAIL_REUSE, c))
-    failure_named = v.any_step(0, t + 1, lambda u: v.and_(
+    failure_named = v.ever("failure_named", c, t, lambda u: v.and_(
         v.e("restoration_failed", u, c), v.e("rf_for", u, c) == c))
     outcome_named = _seen(v, "outcome", c, t)
     fallback_counted = v.and_(v.s("rfl", t, c), v.or_(v.e("restored", t, c),
@@ -247,8 +247,8 @@ def exclusive_attribution(v: View, c: int, t: int, q: str | None) -> Formula:
     """Outcomes and blocking lists name only the claims actually involved."""
     involved = v.and_(v.resp(c, t), v.s("inr", t, c) + v.s("outr", t, c) > 0)
     listed = v.and_(v.or_(v.e("refused", t), v.e("deferred", t)), v.e("blocking", t, c))
-    had_failure = v.any_step(0, t + 1, lambda u: v.or_(_failed_restore(v, c, u),
-                                                        _routed_miss(v, c, u)))
+    had_failure = v.ever("had_failure", c, t, lambda u: v.or_(_failed_restore(v, c, u),
+                                                              _routed_miss(v, c, u)))
     return v.or_(
         v.and_(listed, v.not_(involved)),
         v.and_(v.e("restoration_failed", t, c), v.e("rf_for", t, c) != c),

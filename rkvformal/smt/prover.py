@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import z3
 
 from rkvformal.semantics.domain import Row, Scenario
-from rkvformal.smt.encoding import base_constraints, event_definitions
+from rkvformal.smt.encoding import base_constraints, event_definitions, invariants
 from rkvformal.smt.obligations import ATOMS
 from rkvformal.smt.primitives import assume_label, encode_row, prim_label
 from rkvformal.smt.trace import CLAIMS, ConcreteView, Move, SymbolicView, concretize
@@ -44,14 +44,25 @@ class Check:
     violation_claim: int | None = None
     scenario_used: bool = False
     reason: str = ""
+    induction_depth: int | None = None  # proven for every depth by k-induction at this k
+
+    @property
+    def proof(self) -> str | None:
+        """`unbounded` (k-induction), `bounded` (no counterexample up to K), or None."""
+        if self.status is not AtomStatus.PROVEN:
+            return None
+        return "unbounded" if self.induction_depth is not None else "bounded"
 
 
 class RowModel:
     """The encoded model of one row and the solver that holds it."""
 
-    def __init__(self, row: Row, bound: int = DEFAULT_BOUND, timeout_s: float | None = None):
+    def __init__(self, row: Row, bound: int = DEFAULT_BOUND, timeout_s: float | None = None,
+                 induction: bool = False, final_invariants: bool = True):
         self.row = row
         self.K = bound
+        self.timeout_s = timeout_s
+        self.induction = induction  # a k-induction window: step 0 is any state
         self.v = SymbolicView(bound)
         self.labels = [prim_label(p.name) for p in row.primitives] + [
             assume_label(a.value) for a in row.assumptions
@@ -67,10 +78,13 @@ class RowModel:
         # relevancy filtering are ~30% faster on these small bounded-arithmetic problems
         self.solver.set("arith.solver", 2)
         self.solver.set("relevancy", 0)
-        self.solver.add(*base_constraints(self.enc))
+        self.solver.add(*base_constraints(self.enc, initial=not induction,
+                                          final_invariants=final_invariants))
         self.solver.add(*event_definitions(self.enc))
         for label, formula in self.enc.constraints:
             self.solver.add(z3.Implies(self.lits[label], formula))
+        self._flushed = (0, 0)  # history constraints already asserted (init, steps)
+        self._windows: dict[int, RowModel] = {}
         self._goals: dict[tuple[str, ...], z3.BoolRef] = {}
         self._terms: dict[tuple[Atom, str | None], list[z3.BoolRef]] = {}
 
@@ -127,7 +141,60 @@ class RowModel:
 
     # --- checking -----------------------------------------------------------------
     def _check(self, assumptions: Sequence[z3.BoolRef]) -> z3.CheckSatResult:
+        self._flush_history()
         return self.solver.check(*assumptions)
+
+    def _flush_history(self) -> None:
+        """Assert the history chains that goals built since the last check."""
+        done_init, done_steps = self._flushed
+        init, steps = self.v.history_init, self.v.history_steps
+        if not self.induction:
+            self.solver.add(*init[done_init:])
+        self.solver.add(*steps[done_steps:])
+        self._flushed = (len(init), len(steps))
+
+    # --- unbounded proofs -------------------------------------------------------------
+    def induct(self, atom: Atom, qualifier: str | None, enabled: Iterable[str],
+               max_depth: int = 2) -> int | None:
+        """k-induction for an atom already proven up to K >= k from the initial state:
+        the smallest k <= max_depth such that k steps without a violation, from any
+        state satisfying the invariants, are never followed by a violation.  None when
+        induction fails (the atom stays `bounded`); a counterexample to induction is
+        not a bug trace and is never reported as one."""
+        for k in range(1, min(max_depth, self.K) + 1):
+            window = self._window(k)
+            if window is None:
+                return None
+            terms = window._violation_terms(atom, qualifier)
+            clean = window.goal(("clean", atom.value, qualifier or "", str(k)),
+                                window.v.not_(window.v.or_(*terms[:k])))
+            bad = window.goal(("bad", atom.value, qualifier or "", str(k)), terms[k])
+            answer = window._check(window.assumptions(enabled) + [clean, bad])
+            if answer == z3.unsat:
+                return k
+        return None
+
+    def _window(self, k: int) -> RowModel | None:
+        """The (k+1)-step induction window, if the model's invariants are inductive."""
+        if k not in self._windows:
+            window = RowModel(self.row, k + 1, self.timeout_s, induction=True)
+            self._windows[k] = window
+        window = self._windows[k]
+        return window if window.invariants_inductive() else None
+
+    def invariants_inductive(self) -> bool:
+        """The strengthening invariants hold after a step from any state where they hold
+        (so assuming them at the start of an induction window is sound)."""
+        cached = getattr(self, "_inductive", None)
+        if cached is None:
+            probe = RowModel(self.row, 1, self.timeout_s, induction=True,
+                             final_invariants=False)
+            broken = probe.v.not_(probe.v.and_(*invariants(probe.v, 1)))
+            lit = probe.goal(("invariant-broken",), broken)
+            # no literal is fixed: the invariants must survive every subset of primitives
+            cached = probe._check([lit]) == z3.unsat
+            self._inductive = cached
+        return cached
 
     def prove(self, atom: Atom, qualifier: str | None, enabled: Iterable[str],
               shrink: bool = True) -> Check:

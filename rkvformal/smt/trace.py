@@ -291,7 +291,12 @@ class View(ABC):
 
     def seen(self, event: str, c: int | None, t: int) -> Any:
         """`event` (for c) was emitted at some step <= t; false for t < 0."""
-        return self.or_(*(self.e(event, u, c) for u in range(0, min(t + 1, self.K))))
+        return self.ever(f"seen:{event}", c, t, lambda u: self.e(event, u, c))
+
+    def ever(self, tag: str, c: int | None, t: int, f: Callable[[int], Any]) -> Any:
+        """f(u) held at some step u <= t (history).  `tag` names f, so a symbolic
+        reading can keep the history as state (needed for k-induction)."""
+        return self.any_step(0, t + 1, f)
 
     def claim_scoped(self, c: int, t: int, exclude: tuple[str, ...] = ()) -> Any:
         """Some claim-scoped event names c at step t."""
@@ -340,7 +345,9 @@ class SymbolicView(View):
         self.ctx = ctx if ctx is not None else z3.Context()
         self.prefix = prefix
         self.vars: dict[Key, Any] = {}
-        self._seen: dict[tuple[str, int | None, int], Any] = {}
+        self._chains: dict[tuple[str, int | None], list[Any]] = {}
+        self.history_init: list[Any] = []  # H(0) = false, for traces from the initial state
+        self.history_steps: list[Any] = []  # H(u+1) = H(u) or f(u)
 
     def and_(self, *xs: Any) -> Any:
         xs = tuple(x for x in xs if x is not True)
@@ -362,17 +369,29 @@ class SymbolicView(View):
     def ite(self, cond: Any, then: Any, other: Any) -> Any:
         return z3.If(cond, then, other)
 
-    def seen(self, event: str, c: int | None, t: int) -> Any:
-        """A shared chain seen(t) = seen(t-1) or e(t): linear, not quadratic, in K."""
+    def ever(self, tag: str, c: int | None, t: int, f: Callable[[int], Any]) -> Any:
+        """History as state: H(u) = "f held before step u", with H(u+1) = H(u) or f(u).
+
+        H(0) is false from the initial state (`history_init`) and free in an induction
+        window, which is what lets a window start in an arbitrary reachable state."""
         if t < 0:
             return z3.BoolVal(False, self.ctx)
-        key = (event, c, min(t, self.K - 1))
-        chain = self._seen.get(key)
+        t = min(t, self.K - 1)
+        return z3.Or(self._history(tag, c, f, t), f(t))
+
+    def _history(self, tag: str, c: int | None, f: Callable[[int], Any], t: int) -> Any:
+        key = (tag, c)
+        chain = self._chains.get(key)
         if chain is None:
-            now = self.e(event, key[2], c)
-            chain = now if key[2] == 0 else z3.Or(self.seen(event, c, key[2] - 1), now)
-            self._seen[key] = chain
-        return chain
+            chain = [z3.Bool(f"{self.prefix}hist:{tag}@0#{c}", self.ctx)]
+            self._chains[key] = chain
+            self.history_init.append(z3.Not(chain[0]))
+        while len(chain) <= t:
+            u = len(chain) - 1
+            nxt = z3.Bool(f"{self.prefix}hist:{tag}@{u + 1}#{c}", self.ctx)
+            self.history_steps.append(nxt == z3.Or(chain[u], f(u)))
+            chain.append(nxt)
+        return chain[t]
 
     def value(self, key: Key) -> Any:
         var = self.vars.get(key)
