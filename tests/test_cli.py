@@ -100,7 +100,7 @@ def test_json_has_the_documented_fields_and_is_byte_identical_across_runs() -> N
 def test_text_output_says_bounded_and_ends_each_counterexample_with_the_broken_atom() -> None:
     result = run("prove", f"{ROOT}/models/trtllm.rkv", "--lowering", "trt_hard_protected")
     assert result.returncode == 0
-    assert "bounded k=12, k-induction for 'unbounded'" in result.stdout
+    assert "bounded k=12; unbounded = proven for all depths by k-induction" in result.stdout
     assert "broken at step 5: while under responsibility, resident never loses its predicate" \
         in result.stdout
     assert "evicts resident.required=50" in result.stdout

@@ -41,9 +41,9 @@ def _proven(checks: Any) -> str:
 
 def file_table(proved: ProvedFile, bound: int) -> Table:
     d = proved.descriptor
-    table = Table(title=f"{d.path} — {d.runtime.name} ({d.runtime.repo}@{d.runtime.version})"
-                        f" — bounded k={bound}, k-induction for 'unbounded'",
-                  title_justify="left", show_lines=False)
+    table = Table(title=f"{d.path} — {d.runtime.name} ({d.runtime.repo}@{d.runtime.version})",
+                  caption=f"bounded k={bound}; unbounded = proven for all depths by k-induction",
+                  title_justify="left", caption_justify="left", show_lines=False)
     for header in ("row", "mode", "class", "expected", "proven", "refuted", "other", "time"):
         table.add_column(header, no_wrap=header in ("row", "class"))
     for r in proved.rows:
