@@ -15,19 +15,12 @@ import click
 from rich.console import Console
 
 from rkvformal import pipeline
-from rkvformal.errors import RkvError
+from rkvformal.errors import InputFailure, RkvError
 from rkvformal.report import json_report, text
+from rkvformal.smt import second_solver
 from rkvformal.smt.prover import DEFAULT_BOUND
 
 EXIT_OK, EXIT_CONTRADICTED, EXIT_INPUT, EXIT_UNKNOWN, EXIT_INTERNAL = 0, 1, 2, 3, 4
-
-
-class InputFailure(Exception):
-    """A usage or descriptor error, already rendered for the user."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def _console() -> Console:
@@ -53,8 +46,12 @@ def main() -> None:
               help="Rows proved in parallel (default: the number of CPUs, at most 8).")
 @click.option("--induction", type=int, default=pipeline.DEFAULT_INDUCTION, show_default=True,
               metavar="K", help="Try k-induction up to K on proven atoms (0: bounded only).")
+@click.option("--solver", type=click.Choice(second_solver.SOLVERS), default="z3",
+              show_default=True, help="The solver that decides verdicts.")
+@click.option("--cross-check", is_flag=True,
+              help="Run both solvers on every verdict and fail (exit 4) on disagreement.")
 def prove(files: tuple[str, ...], only: str | None, bound: int, timeout: float | None,
-          fmt: str, jobs: int | None, induction: int) -> None:
+          fmt: str, jobs: int | None, induction: int, solver: str, cross_check: bool) -> None:
     """Classify every row of each descriptor FILE, with counterexamples."""
     if not 1 <= bound <= pipeline.MAX_BOUND:
         raise InputFailure(f"error: --bound must be between 1 and {pipeline.MAX_BOUND}, "
@@ -74,13 +71,26 @@ def prove(files: tuple[str, ...], only: str | None, bound: int, timeout: float |
         raise InputFailure(f"error: --jobs must be between 1 and 64, got {jobs}")
     if not 0 <= induction <= 8:
         raise InputFailure(f"error: --induction must be between 0 and 8, got {induction}")
+    if (solver == "cvc5" or cross_check) and not second_solver.available():
+        raise InputFailure("error: cvc5 is not installed\n  hint: pip install cvc5")
     proved = pipeline.prove_descriptors(descriptors, bound, timeout, only,
-                                        jobs or pipeline.default_jobs(), induction)
+                                        jobs or pipeline.default_jobs(), induction,
+                                        solver, cross_check)
     if fmt == "json":
         sys.stdout.write(json_report.render(proved, bound))
     else:
         text.render(proved, bound, _console())
     sys.exit(pipeline.exit_code(proved))
+
+
+def _register() -> None:
+    """Commands that live beside their own layer (suite, simulator, reports)."""
+    from rkvformal.suite import suite_command
+
+    main.add_command(suite_command, "suite")
+
+
+_register()
 
 
 def entry() -> None:
@@ -103,6 +113,9 @@ def entry() -> None:
         sys.exit(EXIT_INPUT)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERNAL)
+    except second_solver.SolverDisagreement as disagreement:
+        click.echo(f"internal error: the solvers disagree: {disagreement}", err=True)
         sys.exit(EXIT_INTERNAL)
     except Exception:  # a bug in rkvformal: say so, never pass it off as a verdict
         click.echo("internal error (please report):", err=True)

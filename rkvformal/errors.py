@@ -223,3 +223,11 @@ class ErrorCollector:
     def raise_if_any(self) -> None:
         if self.errors:
             raise DescriptorErrors(self.errors)
+
+
+class InputFailure(Exception):
+    """A usage or input error, already rendered for the user (exit code 2)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -41,11 +41,22 @@ def load(path: str) -> Descriptor:
     return validate(parse_file(path))
 
 
-def prove_row(row: Row, bound: int = DEFAULT_BOUND, timeout_s: float | None = None,
-              induction: int = DEFAULT_INDUCTION) -> ProvedRow:
+@dataclass(frozen=True)
+class Options:
+    """How to prove: the knobs of `rkvformal prove`, passed to every worker."""
+
+    bound: int = DEFAULT_BOUND
+    timeout_s: float | None = None
+    induction: int = DEFAULT_INDUCTION
+    solver: str = "z3"
+    cross_check: bool = False
+
+
+def prove_row(row: Row, options: Options = Options()) -> ProvedRow:
     """Classify one row and read every refutation back as a counterexample."""
     bundle = load_stdlib()[row.mode]
-    result = classify(row, bundle, bound, timeout_s, induction)
+    result = classify(row, bundle, options.bound, options.timeout_s, options.induction,
+                      options.solver, options.cross_check)
     cexs = {
         check.atom.value: extract(row, check, bundle.qualifier(check.atom))
         for check in result.checks
@@ -54,15 +65,17 @@ def prove_row(row: Row, bound: int = DEFAULT_BOUND, timeout_s: float | None = No
     return ProvedRow(result, cexs)
 
 
-def _prove_task(task: tuple[Row, int, float | None, int]) -> ProvedRow:
+def _prove_task(task: tuple[Row, Options]) -> ProvedRow:
     return prove_row(*task)
 
 
 def prove_descriptors(descriptors: list[Descriptor], bound: int = DEFAULT_BOUND,
                       timeout_s: float | None = None, only: str | None = None,
-                      jobs: int = 1, induction: int = DEFAULT_INDUCTION) -> list[ProvedFile]:
+                      jobs: int = 1, induction: int = DEFAULT_INDUCTION,
+                      solver: str = "z3", cross_check: bool = False) -> list[ProvedFile]:
     """Prove every selected row, `jobs` rows at a time; results keep file/row order."""
-    tasks = [(row, bound, timeout_s, induction) for d in descriptors for row in d.rows
+    options = Options(bound, timeout_s, induction, solver, cross_check)
+    tasks = [(row, options) for d in descriptors for row in d.rows
              if only is None or row.name == only]
     if jobs > 1 and len(tasks) > 1:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rkvformal import pipeline
-from rkvformal.errors import RkvError
+from rkvformal.errors import InputFailure, RkvError
 from rkvformal.semantics.domain import Descriptor, Row
 from rkvformal.smt.counterexample import Counterexample
 from rkvformal.smt.prover import DEFAULT_BOUND
@@ -80,9 +80,7 @@ class SuiteReport:
 
 
 def _input_failure(message: str) -> Exception:
-    """The CLI's input error (exit 2); imported late because the CLI imports this module."""
-    from rkvformal.cli import InputFailure
-
+    """The CLI's input error (exit 2)."""
     return InputFailure(message)
 
 

@@ -111,3 +111,9 @@ CASES: list[AtomCase] = [
 def case_id(case: AtomCase) -> str:
     via = case.via.replace(", ", "+")
     return f"{case.atom.value}-{'holds' if case.holds else 'breaks'}-{via}"
+
+# A failure-outcome patch over a native recompute fallback: the patch decides, so the
+# request ends with the claim-scoped refusal instead of being stuck between the two.
+CASES.append(AtomCase(A.RESTORATION_FAILURE_OUTCOME, True,
+                      EVENTS + OFFLOAD_RECOMPUTE + JOIN + OUTCOME,
+                      "events, offload, join, outcome"))

@@ -62,3 +62,22 @@ def test_atom_is_refuted_with_a_real_counterexample(case: AtomCase) -> None:
     assert cex.atom == case.atom.value
     assert cex.words == name_claim(definition.words, cex.violation_claim)
     assert " c " not in f" {cex.words} "
+
+
+def test_a_failure_outcome_patch_over_a_recompute_fallback_ends_the_request() -> None:
+    """Regression (found by the bad-lowering suite): the native fallback forbade ending
+    a failed reuse and the patch forbade recomputing it, so the request could never end
+    and restoration_failure_outcome held only because nothing ever terminated."""
+    import z3
+
+    from atom_cases import EVENTS, JOIN, OFFLOAD_RECOMPUTE, OUTCOME
+    from rkvformal.smt.trace import Move
+
+    case = AtomCase(Atom.RESTORATION_FAILURE_OUTCOME, True,
+                    EVENTS + OFFLOAD_RECOMPUTE + JOIN + OUTCOME, "events, offload, join, outcome")
+    model = RowModel(case.row(), BOUND)
+    v = model.v
+    ends = v.or_(*(v.and_(v.move(t, Move.FAIL_REUSE, c), v.s("rfl", t, c))
+                   for t in range(BOUND) for c in (0, 1)))
+    lit = model.goal(("ends-after-failure",), ends)
+    assert model._check(model.assumptions(model.labels) + [lit]) == z3.sat

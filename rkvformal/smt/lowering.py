@@ -72,11 +72,12 @@ def stages(row: Row) -> list[Stage]:
 
 
 def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = None,
-             induction: int = 2) -> RowResult:
+             induction: int = 2, solver: str = "z3", cross_check: bool = False) -> RowResult:
     """`induction` is the largest k tried by k-induction on the reported stage's proven
-    atoms (0: bounded proofs only)."""
+    atoms (0: bounded proofs only); `solver` decides verdicts, `cross_check` makes the
+    other solver confirm each one (smt/second_solver.py)."""
     started = time.perf_counter()
-    model = RowModel(row, bound, timeout_s)
+    model = RowModel(row, bound, timeout_s, solver=solver, cross_check=cross_check)
     unanchored = [p.name for p in row.primitives if not p.anchored]
     last: tuple[Check, ...] = ()
     last_stage: Stage | None = None

@@ -163,7 +163,12 @@ def _tier_offload(enc: Encoding, label: str, p: Primitive) -> None:
         for c in CLAIMS:
             failed = v.s("rq", t, c) == int(Reuse.RESTORE_FAILED)
             if policy == "recompute":
-                enc.require(label, v.implies(failed, v.not_(v.move(t, Move.FAIL_REUSE, c))))
+                # unless a failure-outcome policy drives the failed request to its end
+                # (a patch wins over the native fallback; otherwise the two would leave
+                # the request stuck, which is no outcome at all)
+                driven = enc.flagged("drives_failure")
+                enc.require(label, v.implies(v.and_(failed, v.not_(driven)),
+                                             v.not_(v.move(t, Move.FAIL_REUSE, c))))
             else:  # fail the request (FINISHED_ERROR) or crash: never recompute
                 enc.require(label, v.implies(failed, v.not_(v.move(t, Move.RECOMPUTE, c))))
             enc.emit(label, "generic_offload", t, c, v.move(t, Move.OFFLOAD, c))
@@ -323,6 +328,10 @@ def _priority_policy(enc: Encoding, label: str, p: Primitive) -> None:
 
 # --- claim_failure_outcome -----------------------------------------------------------------
 
+def _failure_outcome_declare(enc: Encoding, label: str, p: Primitive) -> None:
+    enc.flag(label, "drives_failure", p)
+
+
 def _claim_failure_outcome(enc: Encoding, label: str, p: Primitive) -> None:
     """A failed restore (or a routed miss) ends in a claim-scoped outcome, not a recompute."""
     v = enc.v
@@ -366,7 +375,7 @@ SEMANTICS: dict[K, KindSemantics] = {
         KindSemantics(K.HARD_EXCLUSION, _hard_exclusion_declare, _hard_exclusion),
         KindSemantics(K.CLAIM_TELEMETRY, encode=_claim_telemetry),
         KindSemantics(K.PRIORITY_POLICY, encode=_priority_policy),
-        KindSemantics(K.CLAIM_FAILURE_OUTCOME, encode=_claim_failure_outcome),
+        KindSemantics(K.CLAIM_FAILURE_OUTCOME, _failure_outcome_declare, _claim_failure_outcome),
     )
 }
 

@@ -25,6 +25,7 @@ from rkvformal.semantics.domain import Row, Scenario
 from rkvformal.smt.encoding import base_constraints, event_definitions, invariants
 from rkvformal.smt.obligations import ATOMS
 from rkvformal.smt.primitives import assume_label, encode_row, prim_label
+from rkvformal.smt.second_solver import SolverDisagreement, cvc5_check
 from rkvformal.smt.trace import CLAIMS, ConcreteView, Move, SymbolicView, concretize
 from rkvformal.vocab import Atom, AtomStatus
 
@@ -58,8 +59,11 @@ class RowModel:
     """The encoded model of one row and the solver that holds it."""
 
     def __init__(self, row: Row, bound: int = DEFAULT_BOUND, timeout_s: float | None = None,
-                 induction: bool = False, final_invariants: bool = True):
+                 induction: bool = False, final_invariants: bool = True,
+                 solver: str = "z3", cross_check: bool = False):
         self.row = row
+        self.solver_name = solver  # which solver decides verdicts
+        self.cross_check = cross_check  # the other solver must agree with every verdict
         self.K = bound
         self.timeout_s = timeout_s
         self.induction = induction  # a k-induction window: step 0 is any state
@@ -144,6 +148,24 @@ class RowModel:
         self._flush_history()
         return self.solver.check(*assumptions)
 
+    def _verdict(self, assumptions: Sequence[z3.BoolRef]) -> z3.CheckSatResult:
+        """A check whose answer is a verdict: decided by the chosen solver, confirmed by
+        the other one when cross-checking.  Z3 always runs last, so a sat answer leaves
+        a Z3 model to read the counterexample from (Z3 must then agree)."""
+        if self.solver_name == "z3" and not self.cross_check:
+            return self._check(assumptions)
+        self._flush_history()
+        second = cvc5_check(self.solver, assumptions, self.timeout_s)
+        first = self.solver.check(*assumptions)
+        decided = second if self.solver_name == "cvc5" else first
+        if z3.unknown not in (first, second) and first != second:
+            raise SolverDisagreement(
+                f"{self.row.name}: z3 says {first}, cvc5 says {second} "
+                f"(assuming {', '.join(str(a) for a in assumptions)})")
+        if decided == z3.sat and first != z3.sat:  # cvc5 found one, Z3 cannot show it
+            return z3.unknown
+        return decided
+
     def _flush_history(self) -> None:
         """Assert the history chains that goals built since the last check."""
         done_init, done_steps = self._flushed
@@ -169,7 +191,7 @@ class RowModel:
             clean = window.goal(("clean", atom.value, qualifier or "", str(k)),
                                 window.v.not_(window.v.or_(*terms[:k])))
             bad = window.goal(("bad", atom.value, qualifier or "", str(k)), terms[k])
-            answer = window._check(window.assumptions(enabled) + [clean, bad])
+            answer = window._verdict(window.assumptions(enabled) + [clean, bad])
             if answer == z3.unsat:
                 return k
         return None
@@ -177,7 +199,8 @@ class RowModel:
     def _window(self, k: int) -> RowModel | None:
         """The (k+1)-step induction window, if the model's invariants are inductive."""
         if k not in self._windows:
-            window = RowModel(self.row, k + 1, self.timeout_s, induction=True)
+            window = RowModel(self.row, k + 1, self.timeout_s, induction=True,
+                              solver=self.solver_name, cross_check=self.cross_check)
             self._windows[k] = window
         window = self._windows[k]
         return window if window.invariants_inductive() else None
@@ -188,11 +211,12 @@ class RowModel:
         cached = getattr(self, "_inductive", None)
         if cached is None:
             probe = RowModel(self.row, 1, self.timeout_s, induction=True,
-                             final_invariants=False)
+                             final_invariants=False, solver=self.solver_name,
+                             cross_check=self.cross_check)
             broken = probe.v.not_(probe.v.and_(*invariants(probe.v, 1)))
             lit = probe.goal(("invariant-broken",), broken)
             # no literal is fixed: the invariants must survive every subset of primitives
-            cached = probe._check([lit]) == z3.unsat
+            cached = probe._verdict([lit]) == z3.unsat
             self._inductive = cached
         return cached
 
@@ -203,7 +227,7 @@ class RowModel:
         enabled = tuple(enabled)
         base = self.assumptions(enabled)
         goal = self.violation_goal(atom, qualifier)
-        answer = self._check(base + [goal])
+        answer = self._verdict(base + [goal])
         if answer == z3.unknown:
             return Check(atom, AtomStatus.UNKNOWN, self.K,
                          reason=f"solver unknown: {self.solver.reason_unknown()}")
@@ -211,7 +235,7 @@ class RowModel:
             core = tuple(sorted(str(lit) for lit in self.solver.unsat_core()
                                 if str(lit) in self.lits))
             trigger = self.goal(("trigger", atom.value), ATOMS[atom].triggered(self.v))
-            reach = self._check(base + [trigger])
+            reach = self._verdict(base + [trigger])
             if reach == z3.unknown:
                 return Check(atom, AtomStatus.UNKNOWN, self.K,
                              reason=f"vacuity check unknown: {self.solver.reason_unknown()}")
