@@ -16,7 +16,7 @@ from rich.console import Console
 
 from rkvformal import pipeline
 from rkvformal.errors import InputFailure, RkvError
-from rkvformal.report import json_report, text
+from rkvformal.report import itf, json_report, progress, sarif, text
 from rkvformal.smt import second_solver
 from rkvformal.smt.prover import DEFAULT_BOUND
 
@@ -40,8 +40,10 @@ def main() -> None:
               help=f"Steps of the bounded model (1..{pipeline.MAX_BOUND}).")
 @click.option("--timeout", type=float, default=None, metavar="SECONDS",
               help="Solver timeout per check; a timeout is reported as unknown.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
+              show_default=True, help="sarif: SARIF 2.1.0, one result per refuted row.")
+@click.option("--trace-out", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Write every counterexample as an ITF JSON trace into DIR.")
 @click.option("--jobs", "-j", type=int, default=None, metavar="N",
               help="Rows proved in parallel (default: the number of CPUs, at most 8).")
 @click.option("--induction", type=int, default=pipeline.DEFAULT_INDUCTION, show_default=True,
@@ -51,7 +53,8 @@ def main() -> None:
 @click.option("--cross-check", is_flag=True,
               help="Run both solvers on every verdict and fail (exit 4) on disagreement.")
 def prove(files: tuple[str, ...], only: str | None, bound: int, timeout: float | None,
-          fmt: str, jobs: int | None, induction: int, solver: str, cross_check: bool) -> None:
+          fmt: str, trace_out: str | None, jobs: int | None, induction: int, solver: str,
+          cross_check: bool) -> None:
     """Classify every row of each descriptor FILE, with counterexamples."""
     if not 1 <= bound <= pipeline.MAX_BOUND:
         raise InputFailure(f"error: --bound must be between 1 and {pipeline.MAX_BOUND}, "
@@ -73,11 +76,16 @@ def prove(files: tuple[str, ...], only: str | None, bound: int, timeout: float |
         raise InputFailure(f"error: --induction must be between 0 and 8, got {induction}")
     if (solver == "cvc5" or cross_check) and not second_solver.available():
         raise InputFailure("error: cvc5 is not installed\n  hint: pip install cvc5")
-    proved = pipeline.prove_descriptors(descriptors, bound, timeout, only,
-                                        jobs or pipeline.default_jobs(), induction,
-                                        solver, cross_check)
+    proved = progress.prove_descriptors(descriptors, bound, timeout, only,
+                                        jobs or pipeline.default_jobs(), induction=induction,
+                                        solver=solver, cross_check=cross_check)
+    if trace_out is not None:
+        written = itf.write_itf(proved, trace_out)
+        click.echo(f"wrote {len(written)} ITF traces to {trace_out}", err=True)
     if fmt == "json":
         sys.stdout.write(json_report.render(proved, bound))
+    elif fmt == "sarif":
+        sys.stdout.write(sarif.render_sarif(proved, bound))
     else:
         text.render(proved, bound, _console())
     sys.exit(pipeline.exit_code(proved))
@@ -85,9 +93,11 @@ def prove(files: tuple[str, ...], only: str | None, bound: int, timeout: float |
 
 def _register() -> None:
     """Commands that live beside their own layer (suite, simulator, reports)."""
+    from rkvformal.report.commands import explain_command, matrix_command, report_command
     from rkvformal.suite import suite_command
 
-    main.add_command(suite_command, "suite")
+    for command in (suite_command, explain_command, matrix_command, report_command):
+        main.add_command(command)
 
 
 _register()

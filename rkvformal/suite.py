@@ -225,7 +225,7 @@ def _console() -> Console:
 
 @click.command("suite")
 @click.argument("dirs", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
               show_default=True)
 @click.option("--jobs", "-j", type=int, default=None, metavar="N",
               help="Cases proved in parallel (default: the number of CPUs, at most 8).")
@@ -236,6 +236,10 @@ def suite_command(dirs: tuple[str, ...], fmt: str, jobs: int | None) -> None:
     report = run_suite(list(dirs), jobs or pipeline.default_jobs())
     if fmt == "json":
         sys.stdout.write(render_json(report))
+    elif fmt == "sarif":
+        from rkvformal.report.sarif import render_suite_sarif
+
+        sys.stdout.write(render_suite_sarif(report))
     else:
         render_text(report, _console())
     sys.exit(report.exit_code)

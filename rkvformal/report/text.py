@@ -86,6 +86,8 @@ def _move_line(move: dict[str, Any]) -> str:
         words.append("evicts " + ", ".join(f"{k}={v}" for k, v in move["victims"].items()))
     if "result" in move:
         words.append(f"({move['result']})")
+    if move.get("events_dropped"):
+        words.append("(the lossy event stream dropped this step's block events)")
     return " ".join(words)
 
 

@@ -134,6 +134,8 @@ def _move(v: ConcreteView, t: int, names: dict[int, str]) -> Json:
             victims[f"{names[c]}.other"] = v.ch("ev_out", t, c)
     if victims:
         move["victims"] = victims
+    if v.ch("drop", t):
+        move["events_dropped"] = True  # a lossy stream lost this step's block events
     if m is Move.RESTORE and v.s("failpend", t):
         move["result"] = "restore failed"
     if m is Move.SERVE and v.s("src", t, v.ch("mc", t)) == Source.RECOMPUTED:

@@ -122,7 +122,7 @@ class RowModel:
         formula = self.v.or_(*terms[: self.K if before is None else before])
         return self.goal(("violation", atom.value, q or "", str(before)), formula)
 
-    def scenario_goal(self, scenario: Scenario, strict_claims: bool) -> z3.BoolRef:
+    def scenario_goal(self, scenario: Scenario, strict_claims: bool = True) -> z3.BoolRef:
         v = self.v
         parts = []
         if scenario.usable is not None:
@@ -262,15 +262,15 @@ class RowModel:
             else:
                 lo = mid + 1
         assumed = base + [self.violation_goal(atom, qualifier, depth)]
-        scenario_used = strict_scenario = False
+        # exactly the scenario (its claims, nothing else) or small numbers: a half-met
+        # scenario would put its name on numbers it does not have
+        scenario_used = False
         scenario = self.row.scenario
         if scenario is not None:
-            for strict in (True, False):
-                with_scenario = assumed + [self.scenario_goal(scenario, strict)]
-                if self._check(with_scenario) == z3.sat:
-                    assumed, scenario_used, strict_scenario = with_scenario, True, strict
-                    break
-        if not strict_scenario:  # the scenario fixes the numbers that matter
+            with_scenario = assumed + [self.scenario_goal(scenario, True)]
+            if self._check(with_scenario) == z3.sat:
+                assumed, scenario_used = with_scenario, True
+        if not scenario_used:
             assumed = self._shrink_numbers(assumed)
         answer = self._check(assumed)
         if answer != z3.sat:  # only a timeout can get here: keep the first model
@@ -287,6 +287,15 @@ class RowModel:
         (usable, demand, ranges, durations, priorities, unclaimed cache) until the
         counterexample fits; the result is within twice the smallest such sum."""
         v = self.v
+        # preferences first, each kept only if a counterexample still exists with it
+        preferences = {
+            "one-claim": v.and_(*(v.not_(v.move(t, Move.SUBMIT, 1)) for t in range(self.K))),
+            "no-drops": v.and_(*(v.not_(v.ch("drop", t)) for t in range(self.K))),
+        }
+        for name, formula in preferences.items():
+            goal = self.goal(("prefer", name, str(assumed[-1])), formula)
+            if self._check(assumed + [goal]) == z3.sat:
+                assumed = assumed + [goal]
         cost = v.k("U") + v.k("A") + v.s("cached", 0) + v.sum_(
             v.k("R", c) + v.k("O", c) + v.k("D", c) + v.k("P", c) for c in CLAIMS)
         limit = 4
