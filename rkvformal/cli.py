@@ -93,10 +93,12 @@ def prove(files: tuple[str, ...], only: str | None, bound: int, timeout: float |
 
 def _register() -> None:
     """Commands that live beside their own layer (suite, simulator, reports)."""
+    from rkvformal.anchors import anchors_group
     from rkvformal.report.commands import explain_command, matrix_command, report_command
     from rkvformal.suite import suite_command
 
-    for command in (suite_command, explain_command, matrix_command, report_command):
+    for command in (suite_command, explain_command, matrix_command, report_command,
+                    anchors_group):
         main.add_command(command)
 
 

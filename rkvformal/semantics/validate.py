@@ -133,6 +133,7 @@ def _symbol_hint(target: str) -> str | None:
     where, sep, symbol = target.rpartition("#")
     if not sep or not where or not symbol:
         return None
+    where, symbol = (quoted(part)[1:-1] for part in (where, symbol))  # escaped, unquoted
     return (f'pin a line and name the symbol separately: anchor "{where}:LINE" '
             f'symbol "{symbol}"')
 

@@ -277,6 +277,8 @@ def describe_expected(terminals: Iterable[str]) -> str | None:
 
 
 def _shown(text: str) -> str:
+    """A token inside a message: control characters escaped, long tokens cut."""
+    text = "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
     return text if len(text) <= _DISPLAY_LIMIT else text[: _DISPLAY_LIMIT - 3] + "..."
 
 
