@@ -31,7 +31,7 @@ def main() -> None:
           f"Python {platform.python_version()}")
     print(f"{len(paths)} files, {sum(len(d.rows) for d in descriptors)} rows, "
           f"bound k={args.bound}\n")
-    print("| jobs | wall time (median of %d) | min | max |" % args.repeat)
+    print(f"| jobs | wall time (median of {args.repeat}) | min | max |")
     print("|---:|---:|---:|---:|")
     row_times: list[float] = []
     for jobs in args.jobs:
