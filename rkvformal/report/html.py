@@ -20,6 +20,7 @@ from rkvformal.pipeline import ProvedFile
 from rkvformal.report import matrix as matrix_report
 from rkvformal.report.explain import dropped_events
 from rkvformal.report.json_report import document
+from rkvformal.smt.counterexample import describe_move
 from rkvformal.vocab import Atom, EvidenceClass
 
 Json = dict[str, Any]
@@ -233,16 +234,7 @@ def timeline_svg(cex: Json, dropped: dict[int, list[str]] | None = None) -> str:
 
 
 def _move_text(move: Json) -> str:
-    words = [move["by"], move["name"]]
-    if "claim" in move:
-        words.append(move["claim"])
-    if "allocates" in move:
-        words.append(f"allocates {move['allocates']}")
-    if "victims" in move:
-        words.append("evicts " + ", ".join(f"{k}={v}" for k, v in move["victims"].items()))
-    if "result" in move:
-        words.append(f"({move['result']})")
-    return " ".join(words)
+    return describe_move(move)
 
 
 def _legend(claims: list[str]) -> str:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from rkvformal.pipeline import ProvedFile
 from rkvformal.report.json_report import document
-from rkvformal.smt.counterexample import name_claim
+from rkvformal.smt.counterexample import describe_move, name_claim
 from rkvformal.smt.obligations import ATOMS
 from rkvformal.smt.prover import DEFAULT_BOUND
 from rkvformal.vocab import Atom
@@ -80,16 +80,7 @@ def _location(uri: str, index: int, line: int) -> Json:
 
 
 def _step_text(step: Json) -> str:
-    move = step["move"]
-    words = [f"step {step['step']}: {move['by']} {move['name']}"]
-    if "claim" in move:
-        words.append(move["claim"])
-    if "allocates" in move:
-        words.append(f"allocates {move['allocates']}")
-    if "victims" in move:
-        words.append("evicts " + ", ".join(f"{k}={v}" for k, v in move["victims"].items()))
-    if "result" in move:
-        words.append(f"({move['result']})")
+    words = [f"step {step['step']}: {describe_move(step['move'])}"]
     claims = "; ".join(f"{name} {c['required_resident']}/{c['required']} required "
                        f"[{c['state']}]" for name, c in step["state"]["claims"].items())
     events = ", ".join(e["event"] for e in step["events"]) or "no events"

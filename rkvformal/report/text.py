@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rkvformal.pipeline import ProvedFile, is_conformance
-from rkvformal.smt.counterexample import Counterexample
+from rkvformal.smt.counterexample import Counterexample, describe_move
 from rkvformal.vocab import AtomStatus, EvidenceClass
 
 STATUS_MARK = {
@@ -76,19 +76,6 @@ def _claims_line(state: dict[str, Any]) -> str:
     return f"free {state['free']}, cached {state['cached_unclaimed']} · " + " · ".join(parts)
 
 
-def _move_line(move: dict[str, Any]) -> str:
-    words = [move["by"], move["name"]]
-    if "claim" in move:
-        words.append(move["claim"])
-    if "allocates" in move:
-        words.append(f"allocates {move['allocates']}")
-    if "victims" in move:
-        words.append("evicts " + ", ".join(f"{k}={v}" for k, v in move["victims"].items()))
-    if "result" in move:
-        words.append(f"({move['result']})")
-    if move.get("events_dropped"):
-        words.append("(the lossy event stream dropped this step's block events)")
-    return " ".join(words)
 
 
 def _event_line(event: dict[str, Any]) -> str:
@@ -101,7 +88,7 @@ def timeline(cex: Counterexample) -> list[str]:
     lines = []
     for step in cex.steps:
         mark = "✗" if step["step"] == cex.violation_step else " "
-        lines.append(f"  {mark}{step['step']:>3}  {_move_line(step['move'])}")
+        lines.append(f"  {mark}{step['step']:>3}  {describe_move(step['move'])}")
         lines.append(f"        {_claims_line(step['state'])}")
         for event in step["events"]:
             lines.append(f"        event {_event_line(event)}")

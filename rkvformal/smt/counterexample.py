@@ -57,6 +57,22 @@ class Counterexample:
         }
 
 
+def describe_move(move: Json) -> str:
+    """One line for a counterexample step's move, the same in every report format."""
+    words = [move["by"], move["name"]]
+    if "claim" in move:
+        words.append(move["claim"])
+    if "allocates" in move:
+        words.append(f"allocates {move['allocates']}")
+    if "victims" in move:
+        words.append("evicts " + ", ".join(f"{k}={v}" for k, v in move["victims"].items()))
+    if "result" in move:
+        words.append(f"({move['result']})")
+    if move.get("events_dropped"):
+        words.append("(the lossy event stream dropped this step's block events)")
+    return " ".join(words)
+
+
 def name_claim(words: str, name: str) -> str:
     """An atom's sentence about `c`, said about the claim of the counterexample."""
     return re.sub(r"\bc\b", name, words)
