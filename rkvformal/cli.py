@@ -95,10 +95,11 @@ def _register() -> None:
     """Commands that live beside their own layer (suite, simulator, reports)."""
     from rkvformal.anchors import anchors_group
     from rkvformal.report.commands import explain_command, matrix_command, report_command
+    from rkvformal.sim import litmus_command, simulate_command
     from rkvformal.suite import suite_command
 
     for command in (suite_command, explain_command, matrix_command, report_command,
-                    anchors_group):
+                    anchors_group, simulate_command, litmus_command):
         main.add_command(command)
 
 

@@ -233,7 +233,9 @@ def suite_command(dirs: tuple[str, ...], fmt: str, jobs: int | None) -> None:
     """Check that every bad lowering under each DIR is rejected for its stated atom."""
     if jobs is not None and not 1 <= jobs <= 64:
         raise _input_failure(f"error: --jobs must be between 1 and 64, got {jobs}")
-    report = run_suite(list(dirs), jobs or pipeline.default_jobs())
+    from rkvformal.sim.abstraction import replay  # the simulator is the ground truth
+
+    report = run_suite(list(dirs), jobs or pipeline.default_jobs(), replay=replay)
     if fmt == "json":
         sys.stdout.write(render_json(report))
     elif fmt == "sarif":

@@ -69,8 +69,8 @@ def test_a_failure_outcome_patch_over_a_recompute_fallback_ends_the_request() ->
     a failed reuse and the patch forbade recomputing it, so the request could never end
     and restoration_failure_outcome held only because nothing ever terminated."""
     import z3
-
     from atom_cases import EVENTS, JOIN, OFFLOAD_RECOMPUTE, OUTCOME
+
     from rkvformal.smt.trace import Move
 
     case = AtomCase(Atom.RESTORATION_FAILURE_OUTCOME, True,

@@ -36,7 +36,7 @@ HEAD_DIM = 8  # payload width per token: small, but a real array that can be cor
 ROOT_HASH = hashlib.sha256(b"rkvformal-sim:root").digest()
 
 
-# --- cache identity, hash chains and payloads ----------------------------------------------
+# --- cache identity, hash chains and payloads ---------------------------------------------
 
 @dataclass(frozen=True)
 class CacheIdentity:
@@ -180,7 +180,7 @@ class MaterializationPredicate:
         return PredicateResult(ok, len(have), leading, self.required)
 
 
-# --- the GPU pool ---------------------------------------------------------------------------
+# --- the GPU pool -------------------------------------------------------------------------
 
 @dataclass
 class Block:
@@ -282,6 +282,15 @@ class BlockPool:
             if block.ref_cnt == 0:
                 self._queue[b] = None
 
+    def acquire(self, block_id: int) -> None:
+        """A request references a resident block (a prefix-cache hit): out of the free
+        queue while referenced."""
+        block = self.blocks[block_id]
+        if block.block_hash is None:
+            raise PoolError(f"block {block_id} holds nothing to reference")
+        self._queue.pop(block_id, None)
+        block.ref_cnt += 1
+
     def touch(self, block_ids: Sequence[int]) -> None:
         """Move free cached blocks to the queue tail in the order given (a hit)."""
         for b in block_ids:
@@ -307,7 +316,7 @@ class BlockPool:
             raise PoolError("hash index out of sync")
 
 
-# --- the host tier -----------------------------------------------------------------------------
+# --- the host tier ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class HostCopy:

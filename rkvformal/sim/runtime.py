@@ -47,7 +47,6 @@ from rkvformal.smt.trace import (
     EVENT_NAMES,
     Active,
     Move,
-    OutcomeType,
     Phase,
     Reuse,
     Source,
@@ -183,7 +182,7 @@ class Victims:
 NO_VICTIMS = Victims()
 
 
-# --- claims and events ------------------------------------------------------------------------
+# --- claims and events --------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ClaimObject:
@@ -268,7 +267,7 @@ class Event:
         return out
 
 
-# --- snapshots (what abstraction reads) -------------------------------------------------------
+# --- snapshots (what abstraction reads) ---------------------------------------------------
 
 @dataclass(frozen=True)
 class ClaimSnapshot:
@@ -333,7 +332,7 @@ class History:
         return [*self.setup_events, *(e for s in self.steps for e in s.events)]
 
 
-# --- the simulator ----------------------------------------------------------------------------
+# --- the simulator ------------------------------------------------------------------------
 
 @dataclass
 class _Claim:
@@ -352,14 +351,14 @@ class _Claim:
     age_rel: int = 0
     rfl: bool = False
     gen: int = 0
-    request_blocks: list[int] = field(default_factory=list)  # position -> block (held)
+    request_blocks: list[int] = field(default_factory=list)  # blocks its request references
 
     @property
     def R(self) -> int:
         return self.numbers.required
 
     @property
-    def O(self) -> int:
+    def other(self) -> int:
         return self.numbers.other
 
 
@@ -448,20 +447,23 @@ class Simulator:
         self.act = Active.NONE
         self.active_blocks: list[int] = []
         self.defer_attempts = 0
+        self.future_reuse_admitted: bool | None = None  # set when the active request ends
         self.claims = [self._make_claim(c) for c in CLAIMS]
         self.router_index: set[bytes] = set()
         self.joins: dict[str, list[_JoinBelief]] = {
-            p.name: [_JoinBelief() for _ in CLAIMS] for p in self._kind(K.CLAIM_TELEMETRY)}
+            p.name: [_JoinBelief() for _ in CLAIMS] for p in self.primitives_of(K.CLAIM_TELEMETRY)}
         self._late: list[dict[str, Any]] = []  # failure facts of the previous step
         self._seen: set[tuple[str, int | None]] = set()  # (event, claim) emitted so far
         self._sequence = 0
+        self._warm_positions: dict[bytes, int] = {}  # unclaimed resident prefix blocks
         self._setup_events: list[Event] = []
         self._steps: list[StepRecord] = []
         self._warm_up(numbers.cached)
         self._initial = self._snapshot()
 
     # --- construction -------------------------------------------------------------------
-    def _kind(self, kind: K) -> list[Primitive]:
+    def primitives_of(self, kind: K) -> list[Primitive]:
+        """The row's primitives of one kind."""
         return self.by_kind.get(kind, [])
 
     def _resolve(self, numbers: Numbers) -> Numbers:
@@ -476,10 +478,10 @@ class Simulator:
         template = claims[0] if claims else ClaimNumbers(1)
         while len(claims) < len(CLAIMS):
             claims.append(ClaimNumbers(1, 0, template.priority, 1, template.native_priority))
-        prio = self._kind(K.EVICTION_PRIORITY)
+        prio = self.primitives_of(K.EVICTION_PRIORITY)
         lo = max((int(p.param("minimum")) for p in prio), default=0)
         hi = min((int(p.param("maximum")) for p in prio), default=1000)
-        policies = self._kind(K.PRIORITY_POLICY)
+        policies = self.primitives_of(K.PRIORITY_POLICY)
         monotone = any(p.param("mapping") == "monotone" for p in policies)
         resolved: list[ClaimNumbers] = []
         for cn in claims:
@@ -497,13 +499,16 @@ class Simulator:
                     np_ = 0
             resolved.append(ClaimNumbers(cn.required, cn.other, cn.priority, cn.duration, np_))
         for cn in resolved:
-            if not lo <= (cn.native_priority or 0) <= hi or not 0 <= (cn.native_priority or 0) <= 1000:
-                raise ValueError(f"native priority {cn.native_priority} outside {lo}..{hi}")
+            npr = cn.native_priority or 0
+            if not (lo <= npr <= hi and 0 <= npr <= 1000):
+                raise ValueError(f"native priority {npr} outside {lo}..{hi}")
         for p in policies:
             for a, b in itertools.permutations(resolved, 2):
                 if p.param("mapping") == "monotone":
-                    if a.priority > b.priority and not (a.native_priority or 0) > (b.native_priority or 0):
-                        raise ValueError(f"{p.name}: native priority not monotone in claim priority")
+                    if a.priority > b.priority and not (a.native_priority or 0) > (
+                            b.native_priority or 0):
+                        raise ValueError(f"{p.name}: native priority not monotone in "
+                                         "claim priority")
                 elif a.native_priority != b.native_priority:
                     raise ValueError(f"{p.name}: a constant mapping gives every claim one priority")
         if numbers.active.peak < 1:
@@ -531,6 +536,7 @@ class Simulator:
             return
         tokens = object_tokens("kv-object:warm-resident", n, self.numbers.block_size)
         hashes = hash_chain(tokens, (), "tenant:warm")
+        self._warm_positions = {h: p for p, h in enumerate(hashes)}
         blocks: list[int] = []
         for p, h in enumerate(hashes):
             bid = self.pool.free_uncached()[0]
@@ -586,18 +592,18 @@ class Simulator:
         """c's blocks cannot be victims: a ref-count pin while held, a TTL pin, or hard
         exclusion of a claim under responsibility."""
         cl = self.claims[c]
-        if self._kind(K.LOCK_REF) and cl.held:
+        if self.primitives_of(K.LOCK_REF) and cl.held:
             return True
-        for p in self._kind(K.CACHE_CONTROL_TTL):
+        for p in self.primitives_of(K.CACHE_CONTROL_TTL):
             if cl.phase is Phase.ACCEPTED and cl.age_acc < int(p.param("ttl")):
                 return True
-        return bool(self._kind(K.HARD_EXCLUSION)) and cl.phase is Phase.ACCEPTED
+        return bool(self.primitives_of(K.HARD_EXCLUSION)) and cl.phase is Phase.ACCEPTED
 
     def effective_priority(self, c: int, default: int) -> int:
         """The native priority of c's blocks, or the default once a retention duration
         that reverts priority has elapsed."""
         cl = self.claims[c]
-        for p in self._kind(K.PRIORITY_DURATION):
+        for p in self.primitives_of(K.PRIORITY_DURATION):
             if p.param("on_elapse") != "revert_priority":
                 continue
             age = cl.age_rel if p.param("clock") == "from_release" else cl.age_acc
@@ -639,14 +645,15 @@ class Simulator:
     # --- guards -------------------------------------------------------------------------------
     def _gated(self, move: Move) -> bool:
         if move in (Move.OFFLOAD, Move.RESTORE):
-            return bool(self._kind(K.TIER_OFFLOAD))
+            return bool(self.primitives_of(K.TIER_OFFLOAD))
         if move is Move.ROUTE:
-            return bool(self._kind(K.KV_AWARE_ROUTING))
+            return bool(self.primitives_of(K.KV_AWARE_ROUTING))
         if move is Move.DEMOTE:
-            return any(p.param("on_conflict") == "demote" for p in self._kind(K.HARD_EXCLUSION))
+            return any(p.param("on_conflict") == "demote"
+                       for p in self.primitives_of(K.HARD_EXCLUSION))
         if move is Move.EXPIRE:
             return any(p.param("on_elapse") == "expire_with_event"
-                       for p in self._kind(K.PRIORITY_DURATION))
+                       for p in self.primitives_of(K.PRIORITY_DURATION))
         return True
 
     def router_believes(self, c: int) -> bool:
@@ -675,7 +682,7 @@ class Simulator:
             return "no waiting active request to refuse"
         if move in (Move.PREEMPT, Move.FINISH_ACTIVE) and act is not Active.RUNNING:
             return "the active request is not running"
-        if move is Move.PREEMPT and self._kind(K.ACTIVE_NO_EVICT):
+        if move is Move.PREEMPT and self.primitives_of(K.ACTIVE_NO_EVICT):
             return "active_no_evict: a started request is never paused"
         if move is Move.FAIL_RESTORE and self.tier.fault_armed:
             return "a restore failure is already armed"
@@ -691,7 +698,7 @@ class Simulator:
             Move.ACCEPT: (phase is Phase.SUBMITTED, "only a submitted claim can be accepted"),
             Move.FINISH_HOLD: (cl.held, "the claim's request is not running"),
             Move.MATERIALIZE: (phase is Phase.ACCEPTED and rq is Reuse.NONE and not cl.matd
-                               and inr + outr < cl.R + cl.O,
+                               and inr + outr < cl.R + cl.other,
                                "materialize is the accepted claim's own first prefill"),
             Move.REUSE: (phase not in (Phase.ABSENT, Phase.SUBMITTED) and rq is Reuse.NONE,
                          "reuse needs an accepted claim and no reuse in flight"),
@@ -715,20 +722,22 @@ class Simulator:
         if not ok:
             return why
         if move is Move.RECOMPUTE and failed:
-            for p in self._kind(K.TIER_OFFLOAD):
+            for p in self.primitives_of(K.TIER_OFFLOAD):
                 if p.param("on_restore_failure") != "recompute":
                     return f"{p.name}: on_restore_failure={p.param('on_restore_failure')}, " \
                            "a failed restore is never recomputed"
-            for p in self._kind(K.CLAIM_FAILURE_OUTCOME):
+            for p in self.primitives_of(K.CLAIM_FAILURE_OUTCOME):
                 return f"{p.name}: a failed restore ends in a claim-scoped outcome"
-        if move is Move.FAIL_REUSE and failed:
-            for p in self._kind(K.TIER_OFFLOAD):
+        if move is Move.FAIL_REUSE and failed and not self.primitives_of(K.CLAIM_FAILURE_OUTCOME):
+            # a failure-outcome patch drives the failed request to its end and wins over
+            # a native recompute fallback; without one the tier recomputes
+            for p in self.primitives_of(K.TIER_OFFLOAD):
                 if p.param("on_restore_failure") == "recompute":
                     return f"{p.name}: a failed restore is recomputed, not failed"
         if move is Move.DEMOTE and not self.conflict():
             return "demote on conflict needs a waiting request that cannot fit"
         if move is Move.EXPIRE:
-            for p in self._kind(K.PRIORITY_DURATION):
+            for p in self.primitives_of(K.PRIORITY_DURATION):
                 if p.param("on_elapse") != "expire_with_event":
                     continue
                 age = cl.age_rel if p.param("clock") == "from_release" else cl.age_acc
@@ -747,7 +756,7 @@ class Simulator:
         cl = self.claims[c]
         inr, outr = self.counts(c)
         if move is Move.MATERIALIZE:
-            return (cl.R - inr) + (cl.O - outr)
+            return (cl.R - inr) + (cl.other - outr)
         if move is Move.RESTORE:
             ok = not self.tier.fault_armed if restore_ok is None else restore_ok
             return cl.R - inr if ok else 0
@@ -789,22 +798,24 @@ class Simulator:
         if split.total != required:
             if required == 0:
                 return f"{self.free()} free blocks cover {need}: lazy eviction takes no victims"
-            return f"need {required} victims beyond {self.free()} free blocks, split has {split.total}"
+            return (f"need {required} victims beyond {self.free()} free blocks, split has "
+                    f"{split.total}")
         groups = self._groups(move, c)
         taken = self._split_counts(split)
-        for (kind, k, blocks, evictable), n in zip(groups, taken):
+        for (_kind, k, blocks, evictable), n in zip(groups, taken, strict=True):
             if n < 0 or n > len(blocks):
                 return f"{n} victims from a group of {len(blocks)} blocks"
             if n and not evictable:
                 return f"claim {self.names[k or 0]}'s blocks are pinned or being allocated"
-        for p in self._kind(K.EVICTION_PRIORITY):
+        for p in self.primitives_of(K.EVICTION_PRIORITY):
             default = int(p.param("default"))
-            for (kind, k, blocks, ev), n in zip(groups, taken):
+            for (kind, k, _blocks, _ev), n in zip(groups, taken, strict=True):
                 if not n:
                     continue
                 mine = self._group_priority(kind, k, default)
-                for (kind2, k2, blocks2, ev2), n2 in zip(groups, taken):
-                    if ev2 and n2 < len(blocks2) and self._group_priority(kind2, k2, default) < mine:
+                for (kind2, k2, blocks2, ev2), n2 in zip(groups, taken, strict=True):
+                    lower = self._group_priority(kind2, k2, default) < mine
+                    if ev2 and n2 < len(blocks2) and lower:
                         who = "unclaimed cached blocks" if k2 is None else f"claim {self.names[k2]}"
                         return (f"{p.name}: a victim of priority {mine} while {who} of "
                                 f"priority {self._group_priority(kind2, k2, default)} survive")
@@ -822,7 +833,7 @@ class Simulator:
         required = max(0, need - self.free())
         if required == 0:
             return NO_VICTIMS
-        prio = self._kind(K.EVICTION_PRIORITY)
+        prio = self.primitives_of(K.EVICTION_PRIORITY)
         default = int(prio[0].param("default")) if prio else 0
         candidates: list[tuple[int, int, int]] = []  # (priority, rank, group index)
         groups = self._groups(move, c)
@@ -832,11 +843,12 @@ class Simulator:
             pr = self._group_priority(kind, k, default) if prio else 0
             for rank, bid in enumerate(blocks):
                 order = self.pool.rank(bid)
-                candidates.append((pr, order if order is not None else self.pool.num_blocks + rank, gi))
+                rank_key = order if order is not None else self.pool.num_blocks + rank
+                candidates.append((pr, rank_key, gi))
         candidates.sort()
         if len(candidates) < required:
-            raise IllegalMove(f"Cannot get {need} free blocks from the pool: {self.free()} free, "
-                              f"{len(candidates)} evictable")
+            raise IllegalMove(f"Cannot get {need} free blocks from the pool ({self.free()} "
+                              f"free, {len(candidates)} more evictable)")
         counts = [0] * len(groups)
         for _pr, _rank, gi in candidates[:required]:
             counts[gi] += 1
@@ -848,6 +860,10 @@ class Simulator:
                 raise IllegalMove(why)
             return options[0]
         return split
+
+    def default_victims(self, move: Move, c: int | None) -> Victims:
+        """The split the simulator's own policy would take for `move` now."""
+        return self._default_split(move, c, self.demand(move, c))
 
     def victim_options(self, move: Move, c: int | None) -> list[Victims]:
         """Every victim split the concrete semantics allows for this move now."""
@@ -888,14 +904,14 @@ class Simulator:
             raise IllegalMove("no waiting active request")
         if self.fits():
             return Move.ADMIT, None
-        for p in self._kind(K.HARD_EXCLUSION):
+        for p in self.primitives_of(K.HARD_EXCLUSION):
             if p.param("on_conflict") == "demote":
                 for c in CLAIMS:
                     if self.guard(Move.DEMOTE, c) is None and sum(self.counts(c)):
                         return Move.DEMOTE, c
             if p.param("on_conflict") == "defer" and self.act is Active.WAITING:
                 return Move.DEFER, None
-        if not self._kind(K.HARD_EXCLUSION) and self.act is Active.WAITING:
+        if not self.primitives_of(K.HARD_EXCLUSION) and self.act is Active.WAITING:
             return Move.DEFER, None
         return Move.REFUSE, None
 
@@ -908,7 +924,7 @@ class Simulator:
         why = self.guard(move, c)
         if why is not None:
             raise IllegalMove(why)
-        if drop and not self._lossy():
+        if drop and not self.lossy:
             raise IllegalMove("only a lossy event stream drops block events")
         t = len(self._steps)
         st = _Step(t, move, c, tuple(self._facts(k) for k in CLAIMS))
@@ -941,13 +957,15 @@ class Simulator:
         self.pool.check()
         return record
 
-    def _lossy(self) -> bool:
-        return any(p.param("delivery") == "lossy" for p in self._kind(K.BLOCK_EVENTS))
+    @property
+    def lossy(self) -> bool:
+        """Some block-event stream may drop a step's events."""
+        return any(p.param("delivery") == "lossy" for p in self.primitives_of(K.BLOCK_EVENTS))
 
     def _delivering(self, st: _Step) -> list[Primitive]:
         """The block-event streams that deliver this step's events (a lossy one drops
         them when the step is dropped)."""
-        return [p for p in self._kind(K.BLOCK_EVENTS)
+        return [p for p in self.primitives_of(K.BLOCK_EVENTS)
                 if st.delivered or p.param("delivery") != "lossy"]
 
     def _fetch_and_verify(self, st: _Step, c: int) -> dict[int, Any]:
@@ -976,8 +994,7 @@ class Simulator:
         elif move is Move.ARRIVE:
             self.act = Active.WAITING
         elif move is Move.FINISH_HOLD and cl:
-            self.pool.release(list(reversed([b for b in cl.request_blocks if b >= 0])))
-            cl.request_blocks = []
+            self._release_hold(cl)
             cl.held, cl.released_hold = False, True
         elif move is Move.TICK:
             for k in self.claims:
@@ -1038,28 +1055,45 @@ class Simulator:
 
     def _refill(self, st: _Step, cl: _Claim, blocks: list[int],
                 payloads: Mapping[int, Any]) -> None:
-        """Write the missing required positions (restored payloads or recomputed KV)."""
+        """Write the missing required positions (restored payloads or recomputed KV).
+        The reuse request that asked for them references the claim's whole resident
+        object (the written blocks and the hits) until it finishes."""
         missing = [p for p in cl.obj.required_positions if p not in self.positions(cl.obj.slot)]
         assert len(missing) == len(blocks)
-        for p, bid in zip(missing, blocks):
+        for p, bid in zip(missing, blocks, strict=True):
             h = cl.obj.hashes[p]
             data = payloads.get(p)
             self.pool.store(bid, h, data if data is not None
                             else payload_for(h, self.numbers.block_size))
             st.stored.setdefault(cl.obj.slot, []).append((p, bid))
-        self.pool.release([bid for _p, bid in sorted(zip(missing, blocks), reverse=True)])
+        held = set(cl.request_blocks) | set(blocks)
+        for h in cl.obj.hashes:
+            bid = self.pool.lookup(h)
+            if bid is not None and bid not in held:
+                self.pool.acquire(bid)
+                held.add(bid)
+        cl.request_blocks = [b for b in (self.pool.lookup(h) for h in cl.obj.hashes)
+                             if b is not None]
+        cl.held = True
+
+    def _release_hold(self, cl: _Claim) -> None:
+        """The claim's request finishes: its blocks go back tail-first."""
+        self.pool.release(list(reversed(cl.request_blocks)))
+        cl.request_blocks = []
 
     def _finish_active(self, st: _Step) -> None:
-        no_admit = bool(self._kind(K.WRITE_NO_ADMIT))
+        no_admit = bool(self.primitives_of(K.WRITE_NO_ADMIT))
         if not no_admit:
             tokens = object_tokens("kv-object:active", len(self.active_blocks),
                                    self.numbers.block_size)
-            for bid, h in zip(self.active_blocks, hash_chain(tokens, (), "tenant:active")):
+            chain = hash_chain(tokens, (), "tenant:active")
+            for bid, h in zip(self.active_blocks, chain, strict=True):
                 self.pool.store(bid, h, payload_for(h, self.numbers.block_size))
                 st.other_stored.append(bid)
         self.pool.release(list(reversed(self.active_blocks)), keep_hash=not no_admit)
         self.active_blocks = []
         self.act = Active.FINISHED
+        self.future_reuse_admitted = not no_admit
 
     def _allocate(self, st: _Step, need: int, split: Victims) -> list[int]:
         """Take `need` blocks: uncached free blocks first, then the split's victims."""
@@ -1067,8 +1101,8 @@ class Simulator:
             return []
         free = self.pool.free_uncached()[:need]
         victims: list[int] = []
-        for (kind, k, blocks, _ev), n in zip(self._groups(st.move, st.c),
-                                           self._split_counts(split)):
+        for (_kind, _k, blocks, _ev), n in zip(self._groups(st.move, st.c),
+                                               self._split_counts(split), strict=True):
             victims += blocks[:n]
         order = free + sorted(victims, key=lambda b: (self.pool.rank(b) is None,
                                                      self.pool.rank(b) or 0))
@@ -1081,13 +1115,14 @@ class Simulator:
                 k, p = owner
                 cl = self.claims[k]
                 if bid in cl.request_blocks:  # a referenced block nobody pins
-                    cl.request_blocks[cl.request_blocks.index(bid)] = -1
+                    cl.request_blocks.remove(bid)
                     self.pool.release([bid])
                 st.removed.setdefault(k, []).append((p, bid, cl.obj.is_required(p)))
             elif old is not None:
                 st.other_removed.append((bid, old))
             taken = self.pool.take(bid)
-            st.taken.append((taken, requester, owner[1] if owner else None))
+            position = owner[1] if owner else self._warm_positions.get(old) if old else None
+            st.taken.append((taken, requester, position))
             out.append(bid)
         return out
 
@@ -1152,10 +1187,10 @@ class Simulator:
         """Whether step t's block events for c carry c's claim id (in-process claim
         bookkeeping, or a join that has registered c)."""
         phase = self.claims[c].phase
-        for p in self._kind(K.HARD_EXCLUSION):
+        for p in self.primitives_of(K.HARD_EXCLUSION):
             if p.param("claim_events") and phase is not Phase.ABSENT:
                 return True
-        for p in self._kind(K.CLAIM_TELEMETRY):
+        for p in self.primitives_of(K.CLAIM_TELEMETRY):
             if p.param("registration") == "post_hoc":
                 if ("accepted", c) in self._seen:
                     return True
@@ -1238,7 +1273,7 @@ class Simulator:
                 assert h is not None
                 out.append(self._block_event(t, "blk_stored", None, bid, h, st,
                                              blocks_delivered))
-        for p in self._kind(K.TIER_OFFLOAD):
+        for p in self.primitives_of(K.TIER_OFFLOAD):
             if st.move is Move.OFFLOAD and st.c is not None:
                 cl = self.claims[st.c]
                 out.append(self._event(t, EVENT_NAMES["generic_offload"], Origin.RUNTIME, st.c, {
@@ -1248,17 +1283,17 @@ class Simulator:
                     "block_count_footprint": cl.R,
                     "cache_tier_from": GPU_TIER, "cache_tier_to": HOST_TIER,
                     "offload_generation": cl.gen}, (p.name,)))
-        for p in self._kind(K.HARD_EXCLUSION):
+        for p in self.primitives_of(K.HARD_EXCLUSION):
             if p.param("claim_events"):
                 self._emit_lifecycle(st, p, emit)
-        for p in self._kind(K.PRIORITY_DURATION):
+        for p in self.primitives_of(K.PRIORITY_DURATION):
             if p.param("on_elapse") == "expire_with_event" and st.move is Move.EXPIRE:
                 emit("expired", st.c, p.name, reason="claim_expired")
-        for p in self._kind(K.CLAIM_TELEMETRY):
+        for p in self.primitives_of(K.CLAIM_TELEMETRY):
             self._emit_join(st, p, emit)
-        for p in self._kind(K.CLAIM_FAILURE_OUTCOME):
+        for p in self.primitives_of(K.CLAIM_FAILURE_OUTCOME):
             self._emit_failure_outcome(st, p, emit)
-        for p in self._kind(K.WRITE_NO_ADMIT):
+        for p in self.primitives_of(K.WRITE_NO_ADMIT):
             if st.move is Move.FINISH_ACTIVE:
                 emit("future_denied", None, p.name, arbiter_action="write_no_admit",
                      future_reuse_requested=True, future_reuse_admitted=False)
@@ -1290,7 +1325,7 @@ class Simulator:
 
     def _emit_lifecycle(self, st: _Step, p: Primitive, emit: Any) -> None:
         """In-process claim bookkeeping (the vLLM prototype): it sees every move."""
-        t, move = st.t, st.move
+        move = st.move
         after_loss = p.param("demote_event") == "after_loss"
         for k in CLAIMS:
             pre, post = st.pre[k], st.post[k]
@@ -1323,8 +1358,12 @@ class Simulator:
                 "all_claims": st.pre[k].phase is not Phase.ABSENT,
                 "none": False}[mode]]
             name = "refused" if move is Move.REFUSE else "deferred"
-            action = ("capacity_required" if st.conflict["feasibility"] == INFEASIBLE
-                      else "refuse_active") if move is Move.REFUSE else "scheduler_full_sequence_gate"
+            if move is Move.DEFER:
+                action = "scheduler_full_sequence_gate"
+            elif st.conflict["feasibility"] == INFEASIBLE:
+                action = "capacity_required"
+            else:
+                action = "refuse_active"
             emit(name, None, p.name, arbiter_action=action, **st.conflict,
                  blocking=blockers)
 
@@ -1352,13 +1391,13 @@ class Simulator:
     def _emit_join(self, st: _Step, p: Primitive, emit: Any) -> None:
         """An observational join: claims registered with it, beliefs built only from the
         block events it receives (hash-chain positions) and the tier's own reports."""
-        t, move = st.t, st.move
+        move = st.move
         beliefs = self.joins[p.name]
         post_hoc = p.param("registration") == "post_hoc"
         by_count = p.param("materialization") == "count"
         per_tier = p.param("identity") == "per_tier"
         report = p.param("restore_report")
-        sees_tier = bool(self._kind(K.TIER_OFFLOAD))
+        sees_tier = bool(self.primitives_of(K.TIER_OFFLOAD))
         delivered = bool(self._delivering(st))
         for k in CLAIMS:
             cl, b = self.claims[k], beliefs[k]
@@ -1501,9 +1540,11 @@ class Simulator:
                     fields = {**base, "request_id": obj.request_id,
                               "lifecycle_generation": 1, **fields}
                     if "outcome_for" in fields:
-                        fields["outcome_claim_id"] = self.claims[fields.pop("outcome_for")].obj.claim_id
+                        named = self.claims[fields.pop("outcome_for")].obj
+                        fields["outcome_claim_id"] = named.claim_id
                     if "failed_claim" in fields:
-                        fields["failed_claim_id"] = self.claims[fields.pop("failed_claim")].obj.claim_id
+                        failed = self.claims[fields.pop("failed_claim")].obj
+                        fields["failed_claim_id"] = failed.claim_id
                     if name == "outcome" and k in seq_of_failure:
                         fields["restoration_failure_event_sequence"] = seq_of_failure[k]
                     if name == "lost_after_release":
@@ -1535,16 +1576,84 @@ class Simulator:
         lines = []
         for e in self.events:
             record = e.to_json(env)
-            record["move"] = self._move_name(e.step)
+            record["move"] = self.move_label(e.step)
             lines.append(json.dumps(record, sort_keys=True, separators=(",", ":")))
         return "\n".join(lines) + ("\n" if lines else "")
 
-    def _move_name(self, step: int) -> str:
+    def move_label(self, step: int) -> str:
+        """`materialize(resident)`: the move of a step as the log names it."""
         if step < 0:
             return "setup"
         rec = self._steps[step]
         name = rec.move.name.lower()
         return f"{name}({self.names[rec.claim]})" if rec.claim is not None else name
+
+
+def try_step(sim: Simulator, move: Move, claim: int | None = None) -> StepRecord | None:
+    """Take a move with the simulator's own victim policy if it is allowed now."""
+    if sim.guard(move, claim) is not None:
+        return None
+    try:
+        return sim.step(move, claim)
+    except IllegalMove:
+        return None
+
+
+def resolve_active(sim: Simulator, *, max_moves: int = 6) -> None:
+    """Let the runtime decide the waiting active request (admit, demote first, defer,
+    refuse) until it runs or is refused; a deferral under a defer policy is final."""
+    for _ in range(max_moves):
+        if sim.act not in (Active.WAITING, Active.DEFERRED):
+            return
+        move, claim = sim.decide_active()
+        sim.step(move, claim)
+        deferring = any(p.param("on_conflict") == "defer"
+                        for p in sim.primitives_of(K.HARD_EXCLUSION))
+        if move is Move.DEFER and deferring:
+            return
+
+
+def expire_due(sim: Simulator) -> None:
+    """A runtime with expiring durations expires every claim whose duration elapsed
+    before it allocates (vLLM's prototype checks at the start of each allocation)."""
+    for c in CLAIMS:
+        try_step(sim, Move.EXPIRE, c)
+
+
+def resolve_reuse(sim: Simulator, c: int, *, max_moves: int = 6) -> None:
+    """Serve a reuse request: from resident KV, else restore, else recompute, else fail."""
+    for _ in range(max_moves):
+        if sim.claims[c].rq is Reuse.NONE:
+            return
+        for move in (Move.SERVE, Move.RESTORE, Move.RECOMPUTE, Move.FAIL_REUSE):
+            if try_step(sim, move, c) is not None:
+                break
+        else:
+            return
+
+
+def default_workload(sim: Simulator, claims: int = 1, *, fail_restore: bool = False) -> None:
+    """Submit, accept and materialize the claims (offload them where a tier exists),
+    let time pass, bring the active request and let the runtime decide it, then reuse
+    the first claim (through the router, where there is one)."""
+    for c in range(claims):
+        for move in (Move.SUBMIT, Move.ACCEPT, Move.MATERIALIZE, Move.OFFLOAD):
+            try_step(sim, move, c)
+    for c in range(claims):
+        try_step(sim, Move.FINISH_HOLD, c)
+    try_step(sim, Move.TICK)
+    expire_due(sim)
+    sim.step(Move.ARRIVE)
+    resolve_active(sim)
+    try_step(sim, Move.FINISH_ACTIVE)
+    try_step(sim, Move.ROUTE, 0)
+    if fail_restore:
+        try_step(sim, Move.FAIL_RESTORE)
+    if try_step(sim, Move.REUSE, 0) is not None:
+        resolve_reuse(sim, 0)
+    if any(p.param("timing") == "after_termination"
+           for p in sim.primitives_of(K.CLAIM_FAILURE_OUTCOME)):
+        sim.step(Move.IDLE)  # late outcomes are reported on the next step
 
 
 _SLOTS = {v: k for k, v in EVENT_NAMES.items()}
@@ -1568,6 +1677,6 @@ def _compositions(total: int, sizes: Sequence[int]) -> Iterable[list[int]]:
 
 __all__ = [
     "NO_VICTIMS", "Attention", "ClaimNumbers", "ClaimObject", "Event", "History",
-    "IllegalMove", "LivePlan", "Numbers", "Origin", "OutcomeType", "Simulator",
-    "StepRecord", "Victims",
+    "IllegalMove", "LivePlan", "Numbers", "Origin", "Simulator", "StepRecord", "Victims",
+    "default_workload", "expire_due", "resolve_active", "resolve_reuse", "try_step",
 ]
