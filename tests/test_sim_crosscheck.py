@@ -16,9 +16,10 @@ bad-lowering counterexamples):
 
     RKV_HYPOTHESIS_PROFILE=thorough pytest tests/test_sim_crosscheck.py
 
-Two disagreements are known (docs/SIMULATOR.md); each is pinned by a strict xfail test
-below, and the random environment avoids exactly its trigger so the properties keep
-checking everything else: the model's router belief (D1) and the lossy join (D2).
+Two disagreements were found (docs/SIMULATOR.md).  D1 (the model's router belief) is
+fixed and its example is a regression test; D2 (the lossy join) is pinned by a strict
+xfail test, and the random environment avoids its trigger so the properties keep
+checking everything else.
 """
 
 from __future__ import annotations
@@ -168,9 +169,8 @@ def draw_numbers(data: st.DataObject, prims: Sequence[Primitive],
 
 def allowed(sim: Simulator, move: Move, c: int | None,
             assumptions: frozenset[Assumption]) -> bool:
-    """What the environment may do: the row's assumptions restrict it, and it avoids
-    the trigger of the two known disagreements (D1: a route the model's coarse router
-    belief forbids; D2 lives in `drive`)."""
+    """What the environment may do: the row's assumptions restrict it (D1, the router
+    belief, is fixed in the model; the avoidance of D2 lives in `drive`)."""
     if move is Move.IDLE:
         return any(p.param("timing") == "after_termination"
                    for p in sim.primitives_of(K.CLAIM_FAILURE_OUTCOME))
@@ -184,7 +184,7 @@ def allowed(sim: Simulator, move: Move, c: int | None,
             rel = cl.age_rel + cl.released_hold
             if acc >= cl.numbers.duration or rel >= cl.numbers.duration:
                 return False
-    return not (move is Move.ROUTE and c is not None and not sim.claims[c].idx)  # D1
+    return True
 
 
 # How often the environment offers a move when its guard holds: moves that make progress
@@ -472,21 +472,16 @@ LOSSY_JOIN = row_of(prim("events", "block_events", delivery="lossy")
 def test_d1_the_router_still_holds_the_required_range() -> None:
     """The simulator half of D1: after only an out-of-range block of c is evicted (and
     its BlockRemoved delivered), the router's index still holds c's whole required
-    range, so it routes for c."""
+    range, so it routes for c; the model's belief now agrees (regression for D1)."""
     sim = Simulator(ROUTER.primitives, Numbers(2, LivePlan.single(1), (ClaimNumbers(1, 1),)))
     for move in (Move.SUBMIT, Move.ACCEPT, Move.MATERIALIZE):
         sim.step(move, 0)
     sim.step(Move.ARRIVE)
     sim.step(Move.ADMIT, victims=Victims(0, (0, 0), (1, 0)))  # evicts position 1 only
-    assert sim.pred(0) and sim.router_believes(0) and not sim.claims[0].idx
+    assert sim.pred(0) and sim.router_believes(0) and sim.claims[0].idx
     sim.step(Move.ROUTE, 0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "D1: the model's router belief idx(c) is a per-claim bit cleared by any delivered "
-    "BlockRemoved for c (encoding.py idx update), so ROUTE is impossible after an "
-    "out-of-range-only eviction; a hash-indexed router still holds c's required range "
-    "and routes. The model under-approximates routing."))
 def test_d1_model_admits_routing_after_an_out_of_range_eviction() -> None:
     sim = Simulator(ROUTER.primitives, Numbers(2, LivePlan.single(1), (ClaimNumbers(1, 1),)))
     for move in (Move.SUBMIT, Move.ACCEPT, Move.MATERIALIZE):

@@ -1145,8 +1145,8 @@ class Simulator:
             if self._delivering(st):
                 if st.stored.get(k):
                     cl.idx = True
-                elif st.removed.get(k):
-                    cl.idx = False
+                elif any(req for _p, _bid, req in st.removed.get(k, [])):
+                    cl.idx = False  # a delivered removal of a required block
         if self._delivering(st):
             for k, cl in enumerate(self.claims):
                 for p, _bid in st.stored.get(k, []):

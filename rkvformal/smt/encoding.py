@@ -355,8 +355,11 @@ def _step(enc: Encoding, t: int) -> list[Formula]:
         add(v.s("src", n, c) == nxt_src)
         add(v.s("routed", n, c) == v.ite(v.move(t, Move.ROUTE, c), True, v.ite(
             v.move(t, Move.REUSE, c), False, v.s("routed", t, c))))
+        # the router's index holds c while no delivered removal took a required block
+        # since the last delivered store (found by the simulator cross-check, D1)
+        removed_required = v.and_(v.e("blk_removed", t, c), v.ch("ev_in", t, c) > 0)
         add(v.s("idx", n, c) == v.ite(v.e("blk_stored", t, c), True, v.ite(
-            v.e("blk_removed", t, c), False, v.s("idx", t, c))))
+            removed_required, False, v.s("idx", t, c))))
         accepted_now = v.s("phase", t, c) != int(Phase.ABSENT)
         accepted_now = v.and_(accepted_now, phase != int(Phase.SUBMITTED))
         add(v.s("age_acc", n, c) == v.s("age_acc", t, c)
