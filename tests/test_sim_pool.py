@@ -50,13 +50,7 @@ def materialized_pool(n: int = 6,
                       usable: int = 10) -> tuple[BlockPool, tuple[bytes, ...], list[int]]:
     pool = BlockPool(usable)
     hashes = hash_chain(object_tokens("obj", n), (), "salt")
-    blocks = []
-    for h in hashes:
-        bid = pool.free_uncached()[0]
-        pool.take(bid)
-        pool.store(bid, h, payload_for(h))
-        blocks.append(bid)
-    return pool, hashes, blocks
+    return pool, hashes, pool.compute(hashes)
 
 
 # --- hash chains --------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from rkvformal.sim.pool import (
     MaterializationPredicate,
     hash_chain,
     object_tokens,
-    payload_for,
 )
 from rkvformal.sim.runtime import (
     ClaimNumbers,
@@ -317,12 +316,7 @@ def litmus_l6() -> LitmusResult:
     in a real pool (block 0 evicted) and judge the predicate over what survives."""
     pool = BlockPool(USABLE)
     hashes = hash_chain(object_tokens("kv-object:l6", RESIDENT), (), "tenant:l6")
-    blocks = []
-    for h in hashes:
-        bid = pool.free_uncached()[0]
-        pool.take(bid)
-        pool.store(bid, h, payload_for(h))
-        blocks.append(bid)
+    blocks = pool.compute(hashes)
     pool.release(list(reversed(blocks)))
     pool.take(blocks[0])  # an allocation takes the block at logical position 0
     surviving = pool.resident(hashes)

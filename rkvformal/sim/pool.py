@@ -269,6 +269,17 @@ class BlockPool:
         block.payload = payload
         self._by_hash[h] = block_id
 
+    def compute(self, hashes: Sequence[bytes]) -> list[int]:
+        """Prefill an object: take a free block per hash, in order, and store it (the
+        blocks stay held until released)."""
+        blocks = []
+        for h in hashes:
+            block_id = self.free_uncached()[0]
+            self.take(block_id)
+            self.store(block_id, h, payload_for(h))
+            blocks.append(block_id)
+        return blocks
+
     def release(self, block_ids: Sequence[int], *, keep_hash: bool = True) -> None:
         """Drop one reference from each block, in the order given; a block nobody holds
         goes to the tail of the free queue (cached, unless `keep_hash` is false)."""
