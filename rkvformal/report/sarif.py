@@ -136,24 +136,22 @@ def _row_results(row: Json, uri: str, index: int, rule_index: dict[str, int]) ->
             result["properties"].update(violated_at_step=cex["violated_at_step"],
                                         claim=cex["claim"])
         results.append(result)
-    if matches is False:
-        results.append({
-            "ruleId": EXPECTATION, "ruleIndex": rule_index[EXPECTATION], "level": "error",
-            "message": {"text": f"{row['lowering']}: {_expectation_words(row)}"},
+    def row_result(rule: str, level: str, text: str) -> Json:
+        """A result about the row as a whole (not one refuted atom)."""
+        return {
+            "ruleId": rule, "ruleIndex": rule_index[rule], "level": level,
+            "message": {"text": f"{row['lowering']}: {text}"},
             "locations": [where],
-            "partialFingerprints": {"rkvformal/v1": f"{row['lowering']}:{EXPECTATION}"},
+            "partialFingerprints": {"rkvformal/v1": f"{row['lowering']}:{rule}"},
             "properties": {**common},
-        })
+        }
+
+    if matches is False:
+        results.append(row_result(EXPECTATION, "error", _expectation_words(row)))
     unknown = [o for o in row["obligations"] if o["status"] == "unknown"]
     if unknown:
         reasons = "; ".join(f"{o['atom']}: {o['reason']}" for o in unknown)
-        results.append({
-            "ruleId": UNDECIDED, "ruleIndex": rule_index[UNDECIDED], "level": "warning",
-            "message": {"text": f"{row['lowering']}: undecided ({reasons})"},
-            "locations": [where],
-            "partialFingerprints": {"rkvformal/v1": f"{row['lowering']}:{UNDECIDED}"},
-            "properties": {**common},
-        })
+        results.append(row_result(UNDECIDED, "warning", f"undecided ({reasons})"))
     return results
 
 
