@@ -97,9 +97,10 @@ def _register() -> None:
     from rkvformal.report.commands import explain_command, matrix_command, report_command
     from rkvformal.sim import litmus_command, simulate_command
     from rkvformal.suite import suite_command
+    from rkvformal.trace.commands import trace_group
 
     for command in (suite_command, explain_command, matrix_command, report_command,
-                    anchors_group, simulate_command, litmus_command):
+                    anchors_group, simulate_command, litmus_command, trace_group):
         main.add_command(command)
 
 

@@ -26,6 +26,7 @@ from rkvformal.smt.trace import (
     CLAIMS,
     Active,
     Move,
+    OutcomeType,
     Phase,
     View,
 )
@@ -220,11 +221,13 @@ def restore_before_reuse(v: View, c: int, t: int, q: str | None) -> Formula:
 
 
 def restoration_failure_outcome(v: View, c: int, t: int, q: str | None) -> Formula:
-    """A failed restore of c yields a claim-scoped outcome naming c before the request
-    ends, and no fallback recompute is reported as satisfying c."""
+    """A failed restore of c yields a claim-scoped outcome naming c (with an allowed
+    outcome type: refusal, demotion, expiry, harm) before the request ends, and no
+    fallback recompute is reported as satisfying c."""
     ends = v.or_(v.move(t, Move.SERVE, c), v.move(t, Move.FAIL_REUSE, c))
     failure_named = v.ever("failure_named", c, t, lambda u: v.and_(
-        v.e("restoration_failed", u, c), v.e("rf_for", u, c) == c))
+        v.e("restoration_failed", u, c), v.e("rf_for", u, c) == c,
+        v.e("otype", u, c) >= 0, v.e("otype", u, c) <= max(OutcomeType)))
     outcome_named = _seen(v, "outcome", c, t)
     fallback_counted = v.and_(v.s("rfl", t, c), v.or_(v.e("restored", t, c),
                                                        v.e("reuse_after_restore", t, c)))
@@ -245,10 +248,13 @@ def priority_order(v: View, c: int, t: int, q: str | None) -> Formula:
 
 def exclusive_attribution(v: View, c: int, t: int, q: str | None) -> Formula:
     """Outcomes and blocking lists name only the claims actually involved."""
-    involved = v.and_(v.resp(c, t), v.s("inr", t, c) + v.s("outr", t, c) > 0)
-    listed = v.and_(v.or_(v.e("refused", t), v.e("deferred", t)), v.e("blocking", t, c))
     had_failure = v.ever("had_failure", c, t, lambda u: v.or_(_failed_restore(v, c, u),
                                                               _routed_miss(v, c, u)))
+    # a claim is involved if it holds blocks under responsibility, or if its failed
+    # restore (or routed miss) is what the refused request waited on
+    involved = v.or_(v.and_(v.resp(c, t), v.s("inr", t, c) + v.s("outr", t, c) > 0),
+                     had_failure)
+    listed = v.and_(v.or_(v.e("refused", t), v.e("deferred", t)), v.e("blocking", t, c))
     return v.or_(
         v.and_(listed, v.not_(involved)),
         v.and_(v.e("restoration_failed", t, c), v.e("rf_for", t, c) != c),

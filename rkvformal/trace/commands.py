@@ -1,0 +1,115 @@
+"""The `rkvformal trace` commands: `check` (the bundle gate) and `admit` (the model).
+
+Exit codes (docs/TRACES.md): 0 every trace passes; 1 a trace fails (an atom is broken,
+a required stage is missing, or no claim was accepted); 2 unreadable input, with the
+line of the bad record; 3 nothing fails but something is unknown (a sequence gap).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from rkvformal.errors import InputFailure, one_of
+from rkvformal.trace.gate import Gate, Status, TraceVerdict
+from rkvformal.trace.reader import read_jsonl
+from rkvformal.trace.report import render_json, render_text
+from rkvformal.trace.schema import TraceInputError
+from rkvformal.trace.vocabulary import STAGES
+from rkvformal.vocab import Mode
+
+EXIT = {Status.PASS: 0, Status.FAIL: 1, Status.UNKNOWN: 3}
+SOURCES = ("jsonl", "vllm-kv", "sglang-kv", "trtllm-kv", "lmcache")
+
+
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False)
+
+
+def records(path: str, source: str, claims_file: str | None) -> Iterator[tuple[int, Any]]:
+    """The canonical records of one trace file, from whichever source format."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputFailure(f"error: {path}: no such trace file")
+    if source == "jsonl":
+        with file.open("rb") as stream:
+            yield from read_jsonl(stream, path)
+        return
+    from rkvformal.trace.adapters import ADAPTERS, load_claims
+
+    if claims_file is None:
+        raise InputFailure(f"error: --source {source} needs --claims FILE\n"
+                           "  hint: the claims file says which blocks belong to which claim "
+                           "(docs/ADAPTERS.md)")
+    adapter = ADAPTERS[source]
+    claims = load_claims(claims_file)
+    with file.open("r", encoding="utf-8", errors="strict") as stream:
+        try:
+            lines = ((n, text) for n, text in enumerate(stream, 1))
+            yield from adapter.records(_named(lines, path, adapter), claims)
+        except UnicodeDecodeError as exc:
+            raise TraceInputError(path, 0, f"not UTF-8 text: {exc.reason}") from None
+
+
+def _named(lines: Iterator[tuple[int, str]], path: str, adapter: Any) -> Iterator[tuple[int, str]]:
+    if hasattr(adapter, "path"):
+        adapter.path = path
+    yield from lines
+
+
+def check_trace(path: str, mode: Mode, require: tuple[str, ...], claim: str | None,
+                source: str = "jsonl", claims_file: str | None = None) -> TraceVerdict:
+    gate = Gate(mode, require, claim, path)
+    for line, rec in records(path, source, claims_file):
+        gate.feed(line, rec)
+    return gate.verdict()
+
+
+@click.group("trace")
+def trace_group() -> None:
+    """Check recorded runtime traces against a mode's bundle, or against a model."""
+
+
+@trace_group.command("check")
+@click.argument("traces", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--mode", "mode_name", required=True, metavar="MODE",
+              help="The claim mode whose bundle the trace must satisfy.")
+@click.option("--claim", default=None, metavar="ID", help="Judge only this claim.")
+@click.option("--require", "require", multiple=True, metavar="STAGE",
+              help=f"Also demand that a lifecycle stage was observed: {', '.join(STAGES)}.")
+@click.option("--source", type=click.Choice(SOURCES), default="jsonl", show_default=True,
+              help="jsonl: the claim-event schema; others: a runtime's native KV events.")
+@click.option("--claims", "claims_file", default=None, type=click.Path(dir_okay=False),
+              help="Claims file for native sources (docs/ADAPTERS.md).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def check_command(traces: tuple[str, ...], mode_name: str, claim: str | None,
+                  require: tuple[str, ...], source: str, claims_file: str | None,
+                  fmt: str) -> None:
+    """Evaluate MODE's obligation atoms on each TRACE, streaming, in one pass."""
+    try:
+        mode = Mode(mode_name)
+    except ValueError:
+        raise InputFailure(f"error: unknown mode {mode_name!r}\n  expected "
+                           f"{one_of([m.value for m in Mode])}") from None
+    for stage in require:
+        if stage not in STAGES:
+            raise InputFailure(f"error: unknown stage {stage!r} for --require\n"
+                               f"  expected {one_of(STAGES)}")
+    verdicts = []
+    for path in traces:
+        try:
+            verdicts.append(check_trace(path, mode, require, claim, source, claims_file))
+        except TraceInputError as error:
+            raise InputFailure(error.render()) from None
+    if fmt == "json":
+        sys.stdout.write(render_json(verdicts))
+    else:
+        render_text(verdicts, _console())
+    worst = max((EXIT[v.status] for v in verdicts), key=lambda c: (c == 1, c == 3, c))
+    sys.exit(worst)
