@@ -248,13 +248,10 @@ def priority_order(v: View, c: int, t: int, q: str | None) -> Formula:
 
 def exclusive_attribution(v: View, c: int, t: int, q: str | None) -> Formula:
     """Outcomes and blocking lists name only the claims actually involved."""
+    involved = v.and_(v.resp(c, t), v.s("inr", t, c) + v.s("outr", t, c) > 0)
+    listed = v.and_(v.or_(v.e("refused", t), v.e("deferred", t)), v.e("blocking", t, c))
     had_failure = v.ever("had_failure", c, t, lambda u: v.or_(_failed_restore(v, c, u),
                                                               _routed_miss(v, c, u)))
-    # a claim is involved if it holds blocks under responsibility, or if its failed
-    # restore (or routed miss) is what the refused request waited on
-    involved = v.or_(v.and_(v.resp(c, t), v.s("inr", t, c) + v.s("outr", t, c) > 0),
-                     had_failure)
-    listed = v.and_(v.or_(v.e("refused", t), v.e("deferred", t)), v.e("blocking", t, c))
     return v.or_(
         v.and_(listed, v.not_(involved)),
         v.and_(v.e("restoration_failed", t, c), v.e("rf_for", t, c) != c),

@@ -15,7 +15,7 @@ claim bundle); after a sequence gap nothing that has not already failed can pass
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -135,6 +135,26 @@ class Gate:
     # --- feeding -------------------------------------------------------------------
     def feed(self, line: int, rec: Mapping[str, Any]) -> None:
         self.records += 1
+        for track, kind, flags, where in self._concerned(line, rec):
+            self._advance(track, kind, flags, where)
+
+    def observe(self, line: int, rec: Mapping[str, Any]) -> list[tuple[str, Step]]:
+        """The model step this record is for each claim it concerns (`admit` reads it;
+        the same translation `feed` memoizes, computed afresh)."""
+        self.records += 1
+        steps = []
+        for track, kind, flags, where in self._concerned(line, rec):
+            before = dict(zip(CLAIM_STATE, track.state, strict=True))
+            shared = dict(zip(SHARED_STATE, track.shared, strict=True))
+            step = translate(kind, flags, before, shared, track.required)
+            self._advance(track, kind, flags, where)
+            if step is not None:
+                steps.append((track.name, step))
+        return steps
+
+    def _concerned(self, line: int, rec: Mapping[str, Any]
+                   ) -> Iterator[tuple[_Track, Kind, Flags, Location]]:
+        """Each claim the record concerns, with what the record says about it."""
         kind = VOCABULARY.get(rec["event"])
         if kind is None:
             self.unrecognised.setdefault(rec["event"], (line, rec.get("claim_id") is not None))
@@ -166,7 +186,7 @@ class Gate:
                 track = _Track(name, tuple(claim[n] for n in CLAIM_STATE),
                                tuple(shared[n] for n in SHARED_STATE))
                 self.tracks[name] = track
-            self._advance(track, kind, self._flags(kind, rec, name, track), rec, where)
+            yield track, kind, self._flags(kind, rec, name, track), where
 
     def _flags(self, kind: Kind, rec: Mapping[str, Any], name: str, track: _Track) -> Flags:
         own = rec.get("claim_id") == name
@@ -245,8 +265,7 @@ class Gate:
         track.priority = priority if isinstance(priority, int) else 0
 
     # --- one step --------------------------------------------------------------------
-    def _advance(self, track: _Track, kind: Kind, flags: Flags, rec: Mapping[str, Any],
-                 where: Location) -> None:
+    def _advance(self, track: _Track, kind: Kind, flags: Flags, where: Location) -> None:
         key = (kind, flags, track.required, track.priority, track.state, track.shared,
                track.history)
         out = self.memo.get(key)

@@ -13,8 +13,9 @@ The abstraction decisions (docs/TRACES.md "From records to steps"):
   is no longer counted and a reuse needs a restore (`nr`);
 * a restore whose source is not the offload tier is a recompute, never a restore;
 * a refusal that carries an outcome claim or a restoration failure is the
-  claim-scoped outcome of the claims it names; any other refusal is a capacity
-  decision about the active request, with its blocking list.
+  claim-scoped outcome (type refusal) of the claims it names, as outcome claim or in
+  its blocking list; any other refusal is a capacity decision about the active
+  request (move REFUSE), with its blocking list.
 """
 
 from __future__ import annotations
@@ -160,7 +161,10 @@ def translate(kind: Kind, f: Flags, before: dict[str, Any], shared: dict[str, An
         if f.own:
             own_step(Move.FAIL_REUSE)
             after.update(rq=int(Reuse.NONE), rfl=False)
-        ev["refused"], ev["blocking"], ev["outcome"] = True, f.blocking, f.outcome
+        # the model's claim-scoped outcome (otype refusal), not the active request's
+        # capacity refusal: its blocking list names the claims it is the outcome for
+        ev["outcome"] = f.outcome
+        ev["otype"] = f.otype
     elif kind in (k.REFUSED, k.DEFERRED, k.ADMITTED):
         move = {k.REFUSED: Move.REFUSE, k.DEFERRED: Move.DEFER, k.ADMITTED: Move.ADMIT}[kind]
         name = {k.REFUSED: "refused", k.DEFERRED: "deferred", k.ADMITTED: "admitted"}[kind]
