@@ -367,3 +367,48 @@ def test_json_output_is_deterministic() -> None:
     data = json.loads(first.output)
     assert data["schema"] == "rkvformal.trace_check/1"
     assert [t["status"] for t in data["traces"]] == ["pass", "fail"]
+
+
+# --- native KV event streams, joined to claims by an adapter, through the same gate ---------
+
+def _vllm_stream(tmp_path: Path, with_gap: bool) -> tuple[Path, Path]:
+    from test_trace_adapters import TOKENS, V, removed, stored, vbatch
+
+    batches = [vbatch(0, stored(V[:2], None, TOKENS[:8])),
+               vbatch(1, stored(V[2:], V[1], TOKENS[8:])),
+               vbatch(2, removed([V[3]], "CPU")),  # another tier: not a GPU loss
+               vbatch(4 if with_gap else 3, removed([V[1]]))]  # a GPU loss: harm
+    trace = tmp_path / "kv.jsonl"
+    trace.write_text("\n".join(batches) + "\n")
+    claims = tmp_path / "claims.json"
+    claims.write_text(json.dumps({"schema_version": 1, "claims": [{
+        "claim_id": "claim:a", "required_blocks": 4, "block_size": 4,
+        "token_ids": list(TOKENS),
+        "identity": {"predicate_id": "pred:a", "prefix_id": "prefix:a"}}]}))
+    return trace, claims
+
+
+def test_a_joined_vllm_stream_carries_best_effort(tmp_path: Path) -> None:
+    trace, claims = _vllm_stream(tmp_path, with_gap=False)
+    v = check_trace(str(trace), Mode.BEST_EFFORT, ("materialized",), None, "vllm-kv",
+                    str(claims))
+    assert v.status is Status.PASS, v
+    (claim,) = v.claims
+    assert claim.claim_id == "claim:a" and claim.accepted
+    # the join announced materialization once all four positions were on the GPU
+    assert claim.stages["materialized"].line == 2
+
+
+def test_a_gap_in_the_native_stream_is_unknown(tmp_path: Path) -> None:
+    trace, claims = _vllm_stream(tmp_path, with_gap=True)
+    result = CliRunner().invoke(main, ["trace", "check", str(trace), "--mode", "best_effort",
+                                       "--source", "vllm-kv", "--claims", str(claims)])
+    assert result.exit_code == 3, result.output
+    assert "1 sequence gap(s)" in result.output
+
+
+def test_a_native_source_needs_a_claims_file(tmp_path: Path) -> None:
+    trace, _claims = _vllm_stream(tmp_path, with_gap=False)
+    result = CliRunner().invoke(main, ["trace", "check", str(trace), "--mode", "best_effort",
+                                       "--source", "vllm-kv"])
+    assert result.exit_code != 0 and "needs --claims" in str(result.exception)

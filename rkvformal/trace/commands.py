@@ -44,26 +44,21 @@ def records(path: str, source: str, claims_file: str | None) -> Iterator[tuple[i
         with file.open("rb") as stream:
             yield from read_jsonl(stream, path)
         return
+    from dataclasses import replace
+
     from rkvformal.trace.adapters import ADAPTERS, load_claims
 
     if claims_file is None:
         raise InputFailure(f"error: --source {source} needs --claims FILE\n"
                            "  hint: the claims file says which blocks belong to which claim "
                            "(docs/ADAPTERS.md)")
-    adapter = ADAPTERS[source]
+    adapter = replace(ADAPTERS[source], path=path)  # type: ignore[type-var]
     claims = load_claims(claims_file)
     with file.open("r", encoding="utf-8", errors="strict") as stream:
         try:
-            lines = ((n, text) for n, text in enumerate(stream, 1))
-            yield from adapter.records(_named(lines, path, adapter), claims)
+            yield from adapter.records(enumerate(stream, 1), claims)
         except UnicodeDecodeError as exc:
             raise TraceInputError(path, 0, f"not UTF-8 text: {exc.reason}") from None
-
-
-def _named(lines: Iterator[tuple[int, str]], path: str, adapter: Any) -> Iterator[tuple[int, str]]:
-    if hasattr(adapter, "path"):
-        adapter.path = path
-    yield from lines
 
 
 def check_trace(path: str, mode: Mode, require: tuple[str, ...], claim: str | None,

@@ -90,23 +90,23 @@ class TraceVerdict:
 
 @dataclass
 class _Track:
-    """What the gate keeps per claim: O(1) in the number of records."""
+    """What the gate keeps per claim: O(1) in the number of records.  The claim's
+    abstract configuration (numbers, state, history) is an interned `config` id."""
 
     name: str
-    state: tuple[Any, ...]
-    shared: tuple[Any, ...]
-    history: frozenset[str] = frozenset()
-    required: int = 1
-    priority: int = 0
-    identity: dict[str, Any] = field(default_factory=dict)
-    stages: dict[str, Location] = field(default_factory=dict)
-    broken: dict[int, list[Location]] = field(default_factory=dict)  # atom index ->
+    config: int
+    identity: tuple[Any, ...] | None = None  # IDENTITY_FIELDS values, first seen
+    stages: dict[str, tuple[Any, int]] = field(default_factory=dict)  # stage -> (seq, line)
+    broken: dict[int, list[tuple[Any, int]]] = field(default_factory=dict)  # atom index ->
     after_gap: set[int] = field(default_factory=set)  # atoms first broken after a gap
     accepted: bool = False
 
 
-_Outcome = tuple[tuple[Any, ...], tuple[Any, ...], frozenset[str], tuple[int, ...],
-                 tuple[str, ...], bool]
+# (required blocks, priority, claim state, shared state, history tags)
+_Config = tuple[int, int, tuple[Any, ...], tuple[Any, ...], frozenset[str]]
+# (next config, atoms broken, stages observed, predicate lost)
+_Outcome = tuple[int, tuple[int, ...], tuple[str, ...], bool]
+SIMPLE_KINDS = frozenset(Kind) - {Kind.GAP, Kind.BOOKKEEPING, *CAPACITY_KINDS}
 
 
 class Gate:
@@ -125,7 +125,11 @@ class Gate:
         self.local = tuple(i for i, (d, _q) in enumerate(self.atoms) if d.atom not in PAIRWISE)
         self.pairwise = tuple(i for i, (d, _q) in enumerate(self.atoms) if d.atom in PAIRWISE)
         self.tracks: dict[str, _Track] = {}
+        self._all_pass = tuple(AtomVerdict(d.atom, q, Status.PASS, (), d.words)
+                               for d, q in self.atoms)
         self.memo: dict[tuple[Any, ...], _Outcome] = {}
+        self.configs: list[_Config] = []
+        self.config_ids: dict[_Config, int] = {}
         self.records = 0
         self.gaps: list[tuple[int, int, int]] = []
         self.unnamed = 0  # records about KV that name no claim (generic substrate)
@@ -135,6 +139,15 @@ class Gate:
     # --- feeding -------------------------------------------------------------------
     def feed(self, line: int, rec: Mapping[str, Any]) -> None:
         self.records += 1
+        kind = VOCABULARY.get(rec["event"])
+        own = rec.get("claim_id")
+        if (kind in SIMPLE_KINDS and own.__class__ is str and "outcome_claim_id" not in rec
+                and "blocking_claim_ids" not in rec):
+            # the common case, kept short: one claim, named by the record
+            track = self.tracks.get(own) or self._track(own)
+            self._advance(track, kind, self._flags(kind, rec, own, track),
+                          (rec.get("event_sequence"), line))
+            return
         for track, kind, flags, where in self._concerned(line, rec):
             self._advance(track, kind, flags, where)
 
@@ -144,16 +157,33 @@ class Gate:
         self.records += 1
         steps = []
         for track, kind, flags, where in self._concerned(line, rec):
-            before = dict(zip(CLAIM_STATE, track.state, strict=True))
-            shared = dict(zip(SHARED_STATE, track.shared, strict=True))
-            step = translate(kind, flags, before, shared, track.required)
+            state, shared, _history = self.configs[track.config][2:]
+            step = translate(kind, Flags(*flags), dict(zip(CLAIM_STATE, state, strict=True)),
+                             dict(zip(SHARED_STATE, shared, strict=True)),
+                             self.configs[track.config][0])
             self._advance(track, kind, flags, where)
             if step is not None:
                 steps.append((track.name, step))
         return steps
 
+    def _track(self, name: str) -> _Track:
+        claim, shared = initial()
+        track = _Track(name, self._config((1, 0, tuple(claim[n] for n in CLAIM_STATE),
+                                           tuple(shared[n] for n in SHARED_STATE),
+                                           frozenset())))
+        self.tracks[name] = track
+        return track
+
+    def _config(self, values: _Config) -> int:
+        """Intern a claim's abstract configuration (numbers, state, history)."""
+        index = self.config_ids.get(values)
+        if index is None:
+            index = self.config_ids[values] = len(self.configs)
+            self.configs.append(values)
+        return index
+
     def _concerned(self, line: int, rec: Mapping[str, Any]
-                   ) -> Iterator[tuple[_Track, Kind, Flags, Location]]:
+                   ) -> Iterator[tuple[_Track, Kind, tuple[Any, ...], tuple[Any, int]]]:
         """Each claim the record concerns, with what the record says about it."""
         kind = VOCABULARY.get(rec["event"])
         if kind is None:
@@ -161,7 +191,7 @@ class Gate:
             return
         if kind is Kind.BOOKKEEPING:
             return
-        where = Location(rec.get("event_sequence"), line)
+        where = (rec.get("event_sequence"), line)
         if kind is Kind.GAP:
             self.gaps.append((rec.get("missing_from", -1), rec.get("missing_to", -1), line))
             return
@@ -174,136 +204,142 @@ class Gate:
         for b in blocking:
             if isinstance(b, str) and b not in names:
                 names.append(b)
-        if (kind in CAPACITY_KINDS and own is None) or kind is Kind.ALL_CLEARED:
+        if kind in CAPACITY_KINDS and own is None:
             names += [n for n in self.tracks if n not in names]
         if not names:
             self.unnamed += 1
             return
         for name in names:
-            track = self.tracks.get(name)
-            if track is None:
-                claim, shared = initial()
-                track = _Track(name, tuple(claim[n] for n in CLAIM_STATE),
-                               tuple(shared[n] for n in SHARED_STATE))
-                self.tracks[name] = track
+            track = self.tracks.get(name) or self._track(name)
             yield track, kind, self._flags(kind, rec, name, track), where
 
-    def _flags(self, kind: Kind, rec: Mapping[str, Any], name: str, track: _Track) -> Flags:
-        own = rec.get("claim_id") == name
-        outcome_claim = rec.get("outcome_claim_id")
-        blocking = name in (rec.get("blocking_claim_ids") or ())
-        outcome_record = kind is Kind.REFUSED and (
-            outcome_claim is not None or "restoration_failure_event_sequence" in rec
-            or str(rec.get("feasibility", "")).startswith("infeasible_restore"))
-        ok = True
-        blocks = -1
-        if kind is Kind.ACCEPTED or kind is Kind.REQUEST_STARTED:
-            ok = rec.get("claim_registration") != "post_hoc"
+    def _flags(self, kind: Kind, rec: Mapping[str, Any], name: str,
+               track: _Track) -> tuple[Any, ...]:
+        """What the record says about claim `name`, as the fields of `Flags` (only the
+        fields the record's kind can use are read: this runs once per record)."""
+        get = rec.get
+        own = get("claim_id") == name
+        outcome = blocking = rf_for_c = infeasible = resident_role = False
+        ok, in_range, otype, blocks = True, True, -1, -1
+        if kind is Kind.ACCEPTED:
+            ok = get("claim_registration") != "post_hoc"
         elif kind is Kind.MATERIALIZED:
-            counted = rec.get("resident_blocks_materialized", rec.get("leading_blocks_survived"))
+            counted = get("resident_blocks_materialized", get("leading_blocks_survived"))
             blocks = counted if isinstance(counted, int) else -1
-            ok = rec.get("predicate_materialized") is not False
+            ok = get("predicate_materialized") is not False
         elif kind is Kind.RESTORED:
-            source = rec.get("restoration_source")
+            source = get("restoration_source")
             ok = source == "offload_tier" if source is not None else (
-                rec.get("restored_from_offload_tier") is True)
-        elif kind is Kind.HARMED:
-            after = rec.get("predicate_after_leading_blocks")
-            blocks = after if isinstance(after, int) else -1
-        infeasible = False
-        if kind in CAPACITY_KINDS:
-            demand, usable = rec.get("resident_plus_active_blocks"), rec.get("usable_blocks")
-            infeasible = str(rec.get("feasibility", "")).startswith("infeasible") or (
+                get("restored_from_offload_tier") is True)
+        elif kind is Kind.HARMED or kind is Kind.LOST_AFTER_RELEASE:
+            after = get("predicate_after_leading_blocks")
+            blocks = after if isinstance(after, int) and kind is Kind.HARMED else -1
+        elif kind is Kind.RESTORATION_FAILED:
+            rf_for_c = get("outcome_claim_id") == name
+            otype = OUTCOME_TYPES.get(str(get("claim_scoped_outcome_type",
+                                              get("outcome_type"))), -1)
+        elif kind is Kind.REFUSED or kind is Kind.DEFERRED or kind is Kind.ADMITTED:
+            outcome_claim = get("outcome_claim_id")
+            rf_for_c = outcome_claim == name
+            blocking = name in (get("blocking_claim_ids") or ())
+            if kind is Kind.REFUSED and (
+                    outcome_claim is not None or "restoration_failure_event_sequence" in rec
+                    or str(get("feasibility", "")).startswith("infeasible_restore")):
+                outcome = rf_for_c or blocking
+                otype = OUTCOME_TYPES.get(str(get("claim_scoped_outcome_type",
+                                                  get("outcome_type"))), -1)
+            demand, usable = get("resident_plus_active_blocks"), get("usable_blocks")
+            infeasible = str(get("feasibility", "")).startswith("infeasible") or (
                 isinstance(demand, int) and isinstance(usable, int) and demand > usable)
-        in_range = True
-        if kind in (Kind.BLOCK_REMOVED, Kind.VICTIM):
-            medium = rec.get("medium")
-            pos = rec.get("logical_block_position")
+        elif kind is Kind.BLOCK_REMOVED or kind is Kind.VICTIM:
+            medium = get("medium")
+            pos = get("logical_block_position")
             in_range = (medium is None or str(medium).lower() == "gpu") and (
-                not isinstance(pos, int) or pos < track.required)
-        role = rec.get("resident_claim_role")
-        resident_role = own and role == "resident" and (
-            kind is not Kind.REQUEST_STARTED or rec.get("resident_claim") is True)
-        otype = OUTCOME_TYPES.get(str(rec.get("claim_scoped_outcome_type",
-                                              rec.get("outcome_type"))), -1)
-        return Flags(own=own, outcome=outcome_record and (outcome_claim == name or blocking),
-                     blocking=blocking, rf_for_c=outcome_claim == name, otype=otype,
-                     ident_ok=self._identity(kind, rec, track, own, resident_role),
-                     ok=ok, infeasible=infeasible, in_range=in_range,
-                     resident_role=resident_role, blocks=blocks)
+                not isinstance(pos, int) or pos < self.configs[track.config][0])
+        elif kind is Kind.REQUEST_STARTED or kind is Kind.STORED or (
+                kind is Kind.REQUEST_FINISHED):
+            resident_role = own and get("resident_claim_role") == "resident" and (
+                kind is not Kind.REQUEST_STARTED or get("resident_claim") is True)
+            ok = get("claim_registration") != "post_hoc"
+        ident_ok = self._identity(kind, rec, track, resident_role) if own else True
+        return (own, outcome, blocking, rf_for_c, otype, ident_ok, ok, infeasible, in_range,
+                resident_role, blocks)
 
-    def _identity(self, kind: Kind, rec: Mapping[str, Any], track: _Track, own: bool,
+    def _identity(self, kind: Kind, rec: Mapping[str, Any], track: _Track,
                   resident_role: bool) -> bool:
         """The record's identity fields agree with the claim's first ones; an
         acceptance must carry a predicate and an object identity."""
-        if not own:
-            return True
+        values = tuple(map(rec.get, IDENTITY_FIELDS))
         accepting = kind is Kind.ACCEPTED or (kind is Kind.REQUEST_STARTED and resident_role)
+        if values == track.identity and not accepting:
+            return True
         if accepting and not track.accepted:
             if kind is Kind.ACCEPTED:
                 self._learn_claim(rec, track)
             if not all(any(rec.get(f) for f in group) for group in IDENTITY_REQUIRED):
                 return False
-        stable = True
-        for f in IDENTITY_FIELDS:
-            value = rec.get(f)
-            if value is None:
-                continue
-            first = track.identity.setdefault(f, value)
-            stable = stable and first == value
+        if track.identity is None:
+            track.identity = values
+            return True
+        stable = all(a is None or b is None or a == b
+                     for a, b in zip(track.identity, values, strict=True))
+        track.identity = tuple(b if a is None else a
+                               for a, b in zip(track.identity, values, strict=True))
         return stable
 
-    @staticmethod
-    def _learn_claim(rec: Mapping[str, Any], track: _Track) -> None:
+    def _learn_claim(self, rec: Mapping[str, Any], track: _Track) -> None:
         required = rec.get("resident_blocks_required")
         if not isinstance(required, int):
             text = str(rec.get("materialization_predicate", ""))
             inside = text[text.find("(") + 1: text.rfind(")")] if "(" in text else ""
             required = int(inside) if inside.isdigit() else 1
-        track.required = max(1, required)
         priority = rec.get("priority", rec.get("retention_priority"))
-        track.priority = priority if isinstance(priority, int) else 0
+        _r, _p, state, shared, history = self.configs[track.config]
+        track.config = self._config((max(1, required),
+                                     priority if isinstance(priority, int) else 0,
+                                     state, shared, history))
 
     # --- one step --------------------------------------------------------------------
-    def _advance(self, track: _Track, kind: Kind, flags: Flags, where: Location) -> None:
-        key = (kind, flags, track.required, track.priority, track.state, track.shared,
-               track.history)
+    def _advance(self, track: _Track, kind: Kind, flags: tuple[Any, ...],
+                 where: tuple[Any, int]) -> None:
+        key = (track.config, kind, flags)
         out = self.memo.get(key)
         if out is None:
-            out = self.memo[key] = self._evaluate(track, kind, flags)
-        state, shared, history, broken, stages, lost = out
-        if kind is Kind.ACCEPTED or kind is Kind.REQUEST_STARTED:
-            track.accepted = track.accepted or "accepted" in stages
+            out = self.memo[key] = self._evaluate(track.config, kind, Flags(*flags))
+        config, broken, stages, lost = out
+        for stage in stages:
+            if stage not in track.stages:
+                track.stages[stage] = where
+                if stage == "accepted":
+                    track.accepted = True
         for i in broken:
             self._break(track, i, where)
-        for stage in stages:
-            track.stages.setdefault(stage, where)
         if lost and self.pairwise:
-            self._pairwise(track, state, where)
-        track.state, track.shared, track.history = state, shared, history
+            self._pairwise(track, config, where)
+        track.config = config
 
-    def _break(self, track: _Track, i: int, where: Location) -> None:
+    def _break(self, track: _Track, i: int, where: tuple[Any, int]) -> None:
         seen = track.broken.setdefault(i, [])
         if not seen and self.gaps:
             track.after_gap.add(i)
         if len(seen) < MAX_LOCATIONS:
             seen.append(where)
 
-    def _evaluate(self, track: _Track, kind: Kind, flags: Flags) -> _Outcome:
-        before = dict(zip(CLAIM_STATE, track.state, strict=True))
-        shared = dict(zip(SHARED_STATE, track.shared, strict=True))
-        step = translate(kind, flags, before, shared, track.required)
+    def _evaluate(self, config: int, kind: Kind, flags: Flags) -> _Outcome:
+        required, priority, state, shared_state, history = self.configs[config]
+        before = dict(zip(CLAIM_STATE, state, strict=True))
+        shared = dict(zip(SHARED_STATE, shared_state, strict=True))
+        step = translate(kind, flags, before, shared, required)
         if step is None:
-            return track.state, track.shared, track.history, (), (), False
-        view = self._view(step, before, track, None)
+            return config, (), (), False
+        view = self._view(step, before, (required, priority), None, history)
         broken = tuple(i for i in self.local
                        if self.atoms[i][0].violation(view, 0, 0, self.atoms[i][1]))
-        history = track.history | {tag for (tag, c), now in view.fired.items()
-                                   if c == 0 and now}
+        history = history | {tag for (tag, c), now in view.fired.items() if c == 0 and now}
         ev = step.events
         stages = tuple(s for s, seen in (
             ("accepted", ev["accepted"] and step.move is Move.ACCEPT),
-            ("materialized", ev["materialized"] and step.after["inr"] == track.required),
+            ("materialized", ev["materialized"] and step.after["inr"] == required),
             ("offloaded", ev["offloaded"]),
             ("restore_required", ev["restore_required"]),
             ("restored", ev["restored"] and ev["restored_from_tier"]),
@@ -312,45 +348,47 @@ class Gate:
              and step.own_move),
             ("outcome", ev["outcome"]),
         ) if seen)
-        lost = before["inr"] == track.required and step.after["inr"] < track.required
-        return (tuple(step.after[n] for n in CLAIM_STATE),
-                tuple(step.shared_after[n] for n in SHARED_STATE),
-                frozenset(history), broken, stages, lost)
+        lost = before["inr"] == required and step.after["inr"] < required
+        after = self._config((required, priority, tuple(step.after[n] for n in CLAIM_STATE),
+                              tuple(step.shared_after[n] for n in SHARED_STATE),
+                              frozenset(history)))
+        return after, broken, stages, lost
 
-    def _view(self, step: Step, before: Mapping[str, Any], track: _Track,
-              other: _Track | None) -> WindowView:
+    def _view(self, step: Step, before: Mapping[str, Any], numbers: tuple[int, int],
+              other: _Config | None, history: frozenset[str]) -> WindowView:
+        required, priority = numbers
         usable, demand = (0, 1) if step.infeasible else (1 << 30, 0)
-        consts = {**NO_CONSTANTS, "U": usable, "A": demand, "R": track.required,
-                  "P": track.priority}
+        consts = {**NO_CONSTANTS, "U": usable, "A": demand, "R": required, "P": priority}
         slot0 = (consts, before, step.after, step.events)
         if other is None:
             absent = dict(ABSENT_STATE)
             slot1 = ({**NO_CONSTANTS, "R": 1}, absent, absent, NO_EVENTS)
         else:
-            state = dict(zip(CLAIM_STATE, other.state, strict=True))
-            slot1 = ({**NO_CONSTANTS, "R": other.required, "P": other.priority},
-                     state, state, NO_EVENTS)
+            state = dict(zip(CLAIM_STATE, other[2], strict=True))
+            slot1 = ({**NO_CONSTANTS, "R": other[0], "P": other[1]}, state, state, NO_EVENTS)
         globals_ = {"mv": int(step.move), "mc": 0 if step.own_move else -1, "need": 0,
                     "ev_cached": 0, "drop": False, "ev_in": (step.ev_in, 0),
                     "ev_out": (0, 0)}
         for name in ("admitted", "deferred", "refused", "future_admitted", "future_denied"):
             globals_[name] = step.events[name]
         return WindowView((slot0, slot1), (step.shared_before, step.shared_after), globals_,
-                          {(tag, 0): True for tag in track.history})
+                          {(tag, 0): True for tag in history})
 
-    def _pairwise(self, track: _Track, state_after: tuple[Any, ...], where: Location) -> None:
+    def _pairwise(self, track: _Track, after_config: int, where: tuple[Any, int]) -> None:
         """priority_order compares the losing claim with every other claim (not kept in
         the automaton: it is asked only when a claim loses its predicate)."""
-        before = dict(zip(CLAIM_STATE, track.state, strict=True))
-        after = dict(zip(CLAIM_STATE, state_after, strict=True))
-        step = Step(Move.IDLE, False, dict(NO_EVENTS), after,
-                    dict(zip(SHARED_STATE, track.shared, strict=True)),
-                    dict(zip(SHARED_STATE, track.shared, strict=True)),
+        required, priority, state, shared, history = self.configs[track.config]
+        before = dict(zip(CLAIM_STATE, state, strict=True))
+        after = dict(zip(CLAIM_STATE, self.configs[after_config][2], strict=True))
+        shared_map = dict(zip(SHARED_STATE, shared, strict=True))
+        step = Step(Move.IDLE, False, dict(NO_EVENTS), after, shared_map, shared_map,
                     before["inr"] - after["inr"])
+        phase = CLAIM_STATE.index("phase")
         for other in self.tracks.values():
-            if other is track or other.state[CLAIM_STATE.index("phase")] != Phase.ACCEPTED:
+            values = self.configs[other.config]
+            if other is track or values[2][phase] != Phase.ACCEPTED:
                 continue
-            view = self._view(step, before, track, other)
+            view = self._view(step, before, (required, priority), values, history)
             for i in self.pairwise:
                 if self.atoms[i][0].violation(view, 0, 0, self.atoms[i][1]):
                     self._break(track, i, where)
@@ -385,24 +423,28 @@ class Gate:
                             tuple(self.gaps), tuple(reasons))
 
     def _claim_verdict(self, track: _Track) -> ClaimVerdict:
-        atoms = []
-        for i, (d, q) in enumerate(self.atoms):
-            broken = tuple(track.broken.get(i, ()))
-            if broken and i not in track.after_gap:
-                atoms.append(AtomVerdict(d.atom, q, Status.FAIL, broken, d.words))
-            elif self.gaps:
-                why = "a sequence gap hides events that could " + (
-                    "explain this" if broken else "break it")
-                atoms.append(AtomVerdict(d.atom, q, Status.UNKNOWN, broken, why))
-            else:
-                atoms.append(AtomVerdict(d.atom, q, Status.PASS, (), d.words))
+        if not track.broken and not self.gaps:
+            atoms = self._all_pass  # the common case: one shared tuple
+        else:
+            atoms = tuple(self._atom_verdict(track, i) for i in range(len(self.atoms)))
         missing = [] if track.accepted else ["accepted"]
         missing += [s for s in self.required if s not in track.stages and s not in missing]
         statuses = {a.status for a in atoms}
         status = (Status.FAIL if Status.FAIL in statuses or missing
                   else Status.UNKNOWN if Status.UNKNOWN in statuses else Status.PASS)
-        return ClaimVerdict(track.name, status, track.accepted, tuple(atoms),
-                            dict(track.stages), tuple(missing))
+        return ClaimVerdict(track.name, status, track.accepted, atoms,
+                            {s: Location(*w) for s, w in track.stages.items()}, tuple(missing))
+
+    def _atom_verdict(self, track: _Track, i: int) -> AtomVerdict:
+        d, q = self.atoms[i]
+        broken = tuple(Location(*w) for w in track.broken.get(i, ()))
+        if broken and i not in track.after_gap:
+            return AtomVerdict(d.atom, q, Status.FAIL, broken, d.words)
+        if self.gaps:
+            why = "a sequence gap hides events that could " + (
+                "explain this" if broken else "break it")
+            return AtomVerdict(d.atom, q, Status.UNKNOWN, broken, why)
+        return self._all_pass[i]
 
 
 def check(records: Iterable[tuple[int, Mapping[str, Any]]], mode: Mode,

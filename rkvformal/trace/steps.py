@@ -107,13 +107,16 @@ def translate(kind: Kind, f: Flags, before: dict[str, Any], shared: dict[str, An
         after["inr"] = (required if f.blocks < 0 else min(f.blocks, required)) if f.ok else 0
     elif kind is k.BLOCK_STORED:
         ev["blk_stored"], ev["named"] = True, f.own
-    elif kind in (k.BLOCK_REMOVED, k.ALL_CLEARED, k.VICTIM):
-        if kind is k.VICTIM and not f.own:
+    elif kind in (k.BLOCK_REMOVED, k.ALL_CLEARED):
+        # a joined block event: its claim_identity is judged here; whether it breaks
+        # the predicate is the join's call (scopes, media, ref counts), reported as the
+        # claim events the adapter writes beside it (materialized / harmed / lost)
+        ev["blk_removed"], ev["named"] = True, f.own
+    elif kind is k.VICTIM:
+        if not f.own:
             return None
-        ev["blk_removed"], ev["named"] = kind is not k.VICTIM, f.own
-        if kind is k.ALL_CLEARED:
-            lose(0)
-        elif f.in_range:
+        ev["named"] = True
+        if f.in_range:
             lose(before["inr"] - 1)
     elif kind is k.HARMED:
         ev["harmed"] = True

@@ -17,6 +17,10 @@ from rkvformal.trace import schema
 class Kind(Enum):
     """What a recorded event is, in the vocabulary of the bounded model (smt.trace)."""
 
+    # members compare by identity, so identity hashing is consistent, and it is C-level:
+    # Enum's own __hash__ is Python code, and the gate hashes a Kind per record
+    __hash__ = object.__hash__
+
     SUBMITTED = "submitted"  # client handed the claim over (move SUBMIT)
     ACCEPTED = "accepted"  # move ACCEPT + resident_claim_accepted
     REJECTED = "rejected"  # the runtime declined the claim: it is never accepted
