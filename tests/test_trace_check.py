@@ -412,3 +412,16 @@ def test_a_native_source_needs_a_claims_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["trace", "check", str(trace), "--mode", "best_effort",
                                        "--source", "vllm-kv"])
     assert result.exit_code != 0 and "needs --claims" in str(result.exception)
+
+
+def test_the_vocabulary_covers_every_fixture_event_and_the_docs_list_it() -> None:
+    from rkvformal.trace.vocabulary import VOCABULARY
+
+    names = set()
+    for path in FIXTURES.rglob("*.jsonl"):
+        names |= {json.loads(line)["event"] for line in path.read_text().splitlines()
+                  if line.strip()}
+    assert names and names <= set(VOCABULARY), names - set(VOCABULARY)
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "TRACES.md").read_text()
+    missing = [name for name in VOCABULARY if f"| `{name}` |" not in doc]
+    assert not missing, f"docs/TRACES.md does not list {missing}"

@@ -106,6 +106,18 @@ class _Track:
 _Config = tuple[int, int, tuple[Any, ...], tuple[Any, ...], frozenset[str]]
 # (next config, atoms broken, stages observed, predicate lost)
 _Outcome = tuple[int, tuple[int, ...], tuple[str, ...], bool]
+# Kinds whose flags (for a record naming only its own claim, with that claim's identity
+# values) are a function of these raw fields: `feed` keys its memo on them directly.
+FAST_FIELDS: dict[Kind, tuple[str, ...]] = {
+    Kind.MATERIALIZED: ("resident_blocks_materialized", "leading_blocks_survived",
+                        "predicate_materialized"),
+    Kind.RESTORED: ("restoration_source", "restored_from_offload_tier"),
+    Kind.OFFLOADED: (), Kind.RESTORE_REQUIRED: (), Kind.REUSED: (), Kind.SUBMITTED: (),
+    Kind.DEMOTED: (), Kind.EXPIRED: (), Kind.BLOCK_STORED: (),
+    Kind.HARMED: ("predicate_after_leading_blocks",), Kind.LOST_AFTER_RELEASE: (),
+    Kind.STORED: ("resident_claim_role", "claim_registration"),
+    Kind.REQUEST_FINISHED: ("resident_claim_role", "claim_registration"),
+}
 SIMPLE_KINDS = frozenset(Kind) - {Kind.GAP, Kind.BOOKKEEPING, *CAPACITY_KINDS}
 
 
@@ -128,6 +140,7 @@ class Gate:
         self._all_pass = tuple(AtomVerdict(d.atom, q, Status.PASS, (), d.words)
                                for d, q in self.atoms)
         self.memo: dict[tuple[Any, ...], _Outcome] = {}
+        self.fast: dict[tuple[Any, ...], _Outcome] = {}  # keyed by raw record fields
         self.configs: list[_Config] = []
         self.config_ids: dict[_Config, int] = {}
         self.records = 0
@@ -145,8 +158,18 @@ class Gate:
                 and "blocking_claim_ids" not in rec):
             # the common case, kept short: one claim, named by the record
             track = self.tracks.get(own) or self._track(own)
-            self._advance(track, kind, self._flags(kind, rec, own, track),
-                          (rec.get("event_sequence"), line))
+            where = (rec.get("event_sequence"), line)
+            fields = FAST_FIELDS.get(kind)
+            if fields is not None and tuple(map(rec.get, IDENTITY_FIELDS)) == track.identity:
+                # what the flags depend on, read raw: the same flags, without deriving them
+                key = (track.config, kind, tuple(map(rec.get, fields)))
+                out = self.fast.get(key)
+                if out is None:
+                    flags = self._flags(kind, rec, own, track)
+                    out = self.fast[key] = self._outcome(track.config, kind, flags)
+                self._apply(track, out, where)
+                return
+            self._advance(track, kind, self._flags(kind, rec, own, track), where)
             return
         for track, kind, flags, where in self._concerned(line, rec):
             self._advance(track, kind, flags, where)
@@ -302,10 +325,16 @@ class Gate:
     # --- one step --------------------------------------------------------------------
     def _advance(self, track: _Track, kind: Kind, flags: tuple[Any, ...],
                  where: tuple[Any, int]) -> None:
-        key = (track.config, kind, flags)
+        self._apply(track, self._outcome(track.config, kind, flags), where)
+
+    def _outcome(self, config: int, kind: Kind, flags: tuple[Any, ...]) -> _Outcome:
+        key = (config, kind, flags)
         out = self.memo.get(key)
         if out is None:
-            out = self.memo[key] = self._evaluate(track.config, kind, Flags(*flags))
+            out = self.memo[key] = self._evaluate(config, kind, Flags(*flags))
+        return out
+
+    def _apply(self, track: _Track, out: _Outcome, where: tuple[Any, int]) -> None:
         config, broken, stages, lost = out
         for stage in stages:
             if stage not in track.stages:
