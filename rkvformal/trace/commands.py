@@ -64,8 +64,7 @@ def records(path: str, source: str, claims_file: str | None) -> Iterator[tuple[i
 def check_trace(path: str, mode: Mode, require: tuple[str, ...], claim: str | None,
                 source: str = "jsonl", claims_file: str | None = None) -> TraceVerdict:
     gate = Gate(mode, require, claim, path)
-    for line, rec in records(path, source, claims_file):
-        gate.feed(line, rec)
+    gate.consume(records(path, source, claims_file))
     return gate.verdict()
 
 

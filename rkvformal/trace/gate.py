@@ -107,7 +107,9 @@ _Config = tuple[int, int, tuple[Any, ...], tuple[Any, ...], frozenset[str]]
 # (next config, atoms broken, stages observed, predicate lost)
 _Outcome = tuple[int, tuple[int, ...], tuple[str, ...], bool]
 # Kinds whose flags (for a record naming only its own claim, with that claim's identity
-# values) are a function of these raw fields: `feed` keys its memo on them directly.
+# values) are a function of these raw fields (plus, when the record has an outcome claim
+# or blocking list naming its own claim alone, which of the two it has and whether it
+# cites a restoration failure): `consume` keys its memo on them directly.
 FAST_FIELDS: dict[Kind, tuple[str, ...]] = {
     Kind.MATERIALIZED: ("resident_blocks_materialized", "leading_blocks_survived",
                         "predicate_materialized"),
@@ -117,6 +119,10 @@ FAST_FIELDS: dict[Kind, tuple[str, ...]] = {
     Kind.HARMED: ("predicate_after_leading_blocks",), Kind.LOST_AFTER_RELEASE: (),
     Kind.STORED: ("resident_claim_role", "claim_registration"),
     Kind.REQUEST_FINISHED: ("resident_claim_role", "claim_registration"),
+    Kind.RESTORATION_FAILED: ("claim_scoped_outcome_type", "outcome_type"),
+    **{k: ("claim_scoped_outcome_type", "outcome_type", "feasibility",
+           "resident_plus_active_blocks", "usable_blocks")
+       for k in (Kind.REFUSED, Kind.DEFERRED, Kind.ADMITTED)},
 }
 SIMPLE_KINDS = frozenset(Kind) - {Kind.GAP, Kind.BOOKKEEPING, *CAPACITY_KINDS}
 
@@ -173,6 +179,43 @@ class Gate:
             return
         for track, kind, flags, where in self._concerned(line, rec):
             self._advance(track, kind, flags, where)
+
+    def consume(self, records: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
+        """`feed` every record; the common case inlined with locals (the hot loop)."""
+        tracks, fast, vocabulary, feed = self.tracks, self.fast, VOCABULARY.get, self.feed
+        fast_fields, identity_fields = FAST_FIELDS.get, IDENTITY_FIELDS
+        count = 0
+        for line, rec in records:
+            kind = vocabulary(rec["event"])
+            own = rec.get("claim_id")
+            fields = fast_fields(kind) if own.__class__ is str else None
+            if fields is not None:
+                extra: tuple[Any, ...] = ()
+                if "outcome_claim_id" in rec or "blocking_claim_ids" in rec:
+                    # still only its own claim if the outcome and blocking list name it alone
+                    outcome_claim, blocking = rec.get("outcome_claim_id"), rec.get(
+                        "blocking_claim_ids")
+                    if outcome_claim not in (None, own) or blocking not in (None, [], [own]):
+                        feed(line, rec)
+                        continue
+                    extra = (outcome_claim is None, not blocking,
+                             "restoration_failure_event_sequence" in rec)
+                track = tracks.get(own)
+                if track is not None and tuple(map(rec.get, identity_fields)) == track.identity:
+                    key = (track.config, kind, tuple(map(rec.get, fields)), extra)
+                    out = fast.get(key)
+                    if out is None:
+                        out = fast[key] = self._outcome(
+                            track.config, kind, self._flags(kind, rec, own, track))
+                    count += 1
+                    config, broken, stages, lost = out
+                    if stages or broken or lost:
+                        self._apply(track, out, (rec.get("event_sequence"), line))
+                    else:
+                        track.config = config
+                    continue
+            feed(line, rec)
+        self.records += count
 
     def observe(self, line: int, rec: Mapping[str, Any]) -> list[tuple[str, Step]]:
         """The model step this record is for each claim it concerns (`admit` reads it;
@@ -480,8 +523,7 @@ def check(records: Iterable[tuple[int, Mapping[str, Any]]], mode: Mode,
           require: Iterable[str] = (), claim: str | None = None,
           path: str = "<trace>") -> TraceVerdict:
     gate = Gate(mode, require, claim, path)
-    for line, rec in records:
-        gate.feed(line, rec)
+    gate.consume(records)
     return gate.verdict()
 
 
