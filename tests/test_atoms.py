@@ -81,3 +81,30 @@ def test_a_failure_outcome_patch_over_a_recompute_fallback_ends_the_request() ->
                    for t in range(BOUND) for c in (0, 1)))
     lit = model.goal(("ends-after-failure",), ends)
     assert model._check(model.assumptions(model.labels) + [lit]) == z3.sat
+
+
+def test_a_lossy_join_never_reports_a_loss_it_was_not_told_of() -> None:
+    """Regression for D2 (found by the simulator cross-check): the join judges losses
+    by its belief, built from the block events delivered to it, not by the pool.  When
+    c's only refill (its prefill) lost its BlockStored batch, the join never believed c
+    resident, so it never reports c harmed; the loss itself still happens, silently."""
+    import z3
+    from atom_cases import JOIN, prim
+
+    from rkvformal.smt.trace import Move
+
+    case = AtomCase(Atom.NO_SILENT_LOSS, False,
+                    prim("events", "block_events", delivery="lossy") + JOIN, "events, join")
+    K = 6
+    model = RowModel(case.row(), K)
+    v = model.v
+    missed = v.or_(*(v.and_(v.move(t, Move.MATERIALIZE, 0), v.ch("drop", t)) for t in range(K)))
+    no_refill = v.and_(*(v.not_(v.or_(v.move(t, Move.RESTORE, 0), v.move(t, Move.RECOMPUTE, 0)))
+                         for t in range(K)))
+    on = model.assumptions(model.labels)
+    harmed = v.or_(*(v.e("harmed", t, 0) for t in range(K)))
+    lit = model.goal(("harm-after-a-missed-store",), v.and_(missed, no_refill, harmed))
+    assert model._check(on + [lit]) == z3.unsat
+    lost = v.or_(*(v.and_(v.resp(0, t), v.loss(0, t)) for t in range(K)))
+    lit = model.goal(("loss-after-a-missed-store",), v.and_(missed, no_refill, lost))
+    assert model._check(on + [lit]) == z3.sat

@@ -16,10 +16,10 @@ bad-lowering counterexamples):
 
     RKV_HYPOTHESIS_PROFILE=thorough pytest tests/test_sim_crosscheck.py
 
-Two disagreements were found (docs/SIMULATOR.md).  D1 (the model's router belief) is
-fixed and its example is a regression test; D2 (the lossy join) is pinned by a strict
-xfail test, and the random environment avoids its trigger so the properties keep
-checking everything else.
+Two disagreements were found (docs/SIMULATOR.md), both in the model and both fixed:
+D1 (the model's router belief) and D2 (a telemetry join over a lossy stream judged
+losses it was never told of).  Their examples are regression tests, and the random
+environment no longer avoids anything: dropped batches come up under every join.
 """
 
 from __future__ import annotations
@@ -169,8 +169,8 @@ def draw_numbers(data: st.DataObject, prims: Sequence[Primitive],
 
 def allowed(sim: Simulator, move: Move, c: int | None,
             assumptions: frozenset[Assumption]) -> bool:
-    """What the environment may do: the row's assumptions restrict it (D1, the router
-    belief, is fixed in the model; the avoidance of D2 lives in `drive`)."""
+    """What the environment may do: only the row's assumptions restrict it (D1 and D2
+    are fixed in the model, so no move is avoided for their sake)."""
     if move is Move.IDLE:
         return any(p.param("timing") == "after_termination"
                    for p in sim.primitives_of(K.CLAIM_FAILURE_OUTCOME))
@@ -196,7 +196,7 @@ WEIGHT = {Move.MATERIALIZE: 4, Move.ADMIT: 4, Move.OFFLOAD: 4, Move.RESTORE: 6,
 
 
 def _take(data: st.DataObject, sim: Simulator, move: Move, c: int | None,
-          lossy: bool, joined: bool) -> bool:
+          lossy: bool) -> bool:
     """Take one move if some victim split allows it: the simulator's own victims or a
     dictated split, and (on a lossy stream) maybe a dropped batch."""
     splits = sim.victim_options(move, c)
@@ -205,12 +205,13 @@ def _take(data: st.DataObject, sim: Simulator, move: Move, c: int | None,
     own = len(splits) > 1 and data.draw(st.booleans(), label="own victim policy")
     split: Victims | None = None if own else (
         splits[0] if len(splits) == 1 else data.draw(st.sampled_from(splits), label="victims"))
-    taken = sim.default_victims(move, c) if split is None else split
-    touches = (move in (Move.MATERIALIZE, Move.RESTORE, Move.RECOMPUTE)
-               or any(taken.of(k) for k in CLAIMS))
-    drop = lossy and not (joined and touches) and data.draw(st.booleans(), label="drop")
-    sim.step(move, c, split, drop=drop)  # D2: no dropped claim blocks under a join
+    drop = lossy and data.draw(st.booleans(), label="drop")
+    record = sim.step(move, c, split, drop=drop)
     event(f"move: {move.name.lower()}")
+    refilled = move in (Move.MATERIALIZE, Move.RESTORE, Move.RECOMPUTE) and record.need > 0
+    if drop and sim.primitives_of(K.CLAIM_TELEMETRY) and (
+            refilled or any(record.victims.of(k) for k in CLAIMS)):
+        event("a join missed claim block events (D2's trigger)")
     return True
 
 
@@ -239,12 +240,11 @@ def drive(data: st.DataObject, sim: Simulator, assumptions: frozenset[Assumption
     serves), then moves whose guards hold, weighted towards progress."""
     budget = data.draw(st.one_of(st.just(max_steps), st.integers(1, max_steps)), label="steps")
     lossy = sim.lossy and Assumption.NO_EVENT_LOSS not in assumptions
-    joined = bool(sim.primitives_of(K.CLAIM_TELEMETRY))
 
     def take(move: Move, c: int | None) -> bool:
         nonlocal budget
         if budget and sim.guard(move, c) is None and allowed(sim, move, c, assumptions) \
-                and _take(data, sim, move, c, lossy, joined):
+                and _take(data, sim, move, c, lossy):
             budget -= 1
             return True
         return False
@@ -461,7 +461,7 @@ def test_proven_atoms_hold_on_the_default_workloads(proved_models) -> None:
             ("patched_hard_protected", "protected_exclusion")} <= triggered
 
 
-# --- known disagreements (strict xfail: the model, not the simulator, is wrong) -----------
+# --- disagreements found, fixed in the model (regression tests) -----------------------------
 
 ROUTER = row_of(prim("events", "block_events", delivery="replayable")
                 + prim("router", "kv_aware_routing"), "routed_reuse")
@@ -508,14 +508,56 @@ def test_d2_a_join_that_missed_the_store_reports_no_harm() -> None:
     sim = lossy_join_run()
     names = [e.name for e in sim.history.steps[-1].events if e.origin.value == "runtime"]
     assert names == ["BlockRemoved"]
+    assert not sim.believes(0) and sim.history.steps[-1].state.claims[0].jinr == 0
     assert ATOMS[Atom.NO_SILENT_LOSS].first_violation(abstract(sim.history)) == (4, 0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "D2: claim_telemetry judges loss by the true predicate (v.loss in primitives.py), "
-    "so after a dropped BlockStored the model's join still emits resident_claim_harmed "
-    "on the next delivered BlockRemoved; a join that sees only delivered events cannot. "
-    "The model's lossy join knows more than its events."))
 def test_d2_model_admits_the_event_driven_join() -> None:
+    """Regression for D2 (was a strict xfail): the model's join judges the loss by what
+    it believes from delivered block events (`jinr`), so it owes no harm report here."""
     sim = lossy_join_run()
-    assert model_failures(LOSSY_JOIN.primitives, abstract(sim.history)) == []
+    view = abstract(sim.history)
+    assert model_failures(LOSSY_JOIN.primitives, view) == []
+    assert [view.s("jinr", t, 0) for t in range(view.K + 1)] == [0] * 6
+
+
+LOSSY = prim("events", "block_events", delivery="lossy")
+TIER = prim("tier", "tier_offload", on_restore_failure="recompute")
+DROP = {"drop": True}
+MISSED_STORE = ((Move.SUBMIT, 0), (Move.ACCEPT, 0), (Move.MATERIALIZE, 0, DROP),
+                (Move.ARRIVE, None), (Move.ADMIT, None))
+D2_VARIANTS = {
+    # a hit counter that missed the store counts nothing, so it loses nothing either
+    "count-join-missed-store": (
+        LOSSY + prim("join", "claim_telemetry", "observational", materialization="count"),
+        MISSED_STORE, "BlockRemoved"),
+    # with a host copy the loss would be an offload report: not for a join that never
+    # believed the block was on the GPU
+    "offload-missed-store": (
+        LOSSY + prim("join", "claim_telemetry", "observational") + TIER,
+        ((Move.SUBMIT, 0), (Move.ACCEPT, 0), (Move.MATERIALIZE, 0, DROP), (Move.OFFLOAD, 0),
+         (Move.ARRIVE, None), (Move.ADMIT, None)), "BlockRemoved"),
+    # an any_source join reads a recompute as a restore only after a loss it saw; this
+    # loss's BlockRemoved was dropped, so the recompute is no restore to it
+    "any-source-recompute-missed-removal": (
+        LOSSY + prim("join", "claim_telemetry", "observational", restore_report="any_source")
+        + TIER,
+        ((Move.SUBMIT, 0), (Move.ACCEPT, 0), (Move.MATERIALIZE, 0), (Move.OFFLOAD, 0),
+         (Move.ARRIVE, None), (Move.ADMIT, None, DROP), (Move.FINISH_ACTIVE, None),
+         (Move.FAIL_RESTORE, None), (Move.REUSE, 0), (Move.RESTORE, 0), (Move.RECOMPUTE, 0)),
+        "BlockStored"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(D2_VARIANTS))
+def test_d2_variants_the_join_reports_only_what_reached_it(name: str) -> None:
+    """Regression for D2's other faces (each was rejected by the model before the fix):
+    a join's harm, offload and restore reports follow its belief, not the pool."""
+    text, moves, last = D2_VARIANTS[name]
+    row = row_of(text)
+    sim = Simulator(row.primitives, Numbers(1, LivePlan.single(1), (ClaimNumbers(1),)))
+    for move, c, *kw in moves:
+        sim.step(move, c, **(kw[0] if kw else {}))
+    names = [e.name for e in sim.history.steps[-1].events if e.origin.value == "runtime"]
+    assert not any(n.startswith("resident_claim_") for n in names) and last in names
+    assert first_disagreement(row.primitives, abstract(sim.history)) is None

@@ -48,7 +48,7 @@ from rkvformal.smt.trace import (
     OutcomeType,
     Phase,
 )
-from rkvformal.vocab import Assumption, Atom
+from rkvformal.vocab import Assumption, Atom, PrimitiveKind
 
 _SLOT = {name: slot for slot, name in EVENT_NAMES.items()}
 _BLOCK_SLOTS = ("blk_stored", "blk_removed", "generic_offload")
@@ -83,7 +83,8 @@ def state_values(snap: StateSnapshot, history: History) -> dict[str, Any]:
                            "act": int(snap.act), "failpend": snap.failpend,
                            "inr": inr, "outr": outr}
     for name in ("phase", "held", "released_hold", "matd", "nr", "rq", "src", "routed", "idx",
-                 "age_acc", "age_rel", "rfl", "gen", "host"):
+                 "age_acc", "age_rel", "rfl", "gen", "host", "jinr", "jinr_gone", "joutr",
+                 "joutr_gone", "jmatd", "jnr"):
         out[name] = [_plain(getattr(cs, name)) for cs in snap.claims]
     return out
 
@@ -103,6 +104,10 @@ def abstract(history: History) -> ConcreteView:
         for name, val in (("R", cn.required), ("O", cn.other), ("P", cn.priority),
                           ("D", cn.duration), ("NP", cn.native_priority or 0)):
             values[Key(name, None, c)] = val
+    streams = [p for p in history.primitives if p.kind is PrimitiveKind.BLOCK_EVENTS]
+    joined = any(p.kind is PrimitiveKind.CLAIM_TELEMETRY for p in history.primitives)
+    values[Key("EXACT", None, None)] = joined and bool(streams) and all(
+        p.param("delivery") != "lossy" for p in streams)
     states = [history.initial, *(s.state for s in history.steps)]
     for t, snap in enumerate(states):
         for name, val in state_values(snap, history).items():

@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -286,6 +286,13 @@ class ClaimSnapshot:
     gen: int
     host: bool
     request_blocks: tuple[int, ...]
+    # the telemetry join's belief, as the model counts it (jinr, jinr_gone, ...)
+    jinr: int = 0
+    jinr_gone: int = 0
+    joutr: int = 0
+    joutr_gone: int = 0
+    jmatd: bool = False
+    jnr: bool = False
 
 
 @dataclass(frozen=True)
@@ -364,13 +371,21 @@ class _Claim:
 
 @dataclass
 class _JoinBelief:
-    """What a telemetry join believes about one claim, from the events it received."""
+    """What a telemetry join believes about one claim, from the events it received:
+    the positions of c's hash chain whose BlockStored reached it (less those whose
+    BlockRemoved did), the tier's reports, and its own announcements.  Every join of a
+    runtime receives the same stream, so they share one belief per claim (empty without
+    a join); the model's `jinr`, `jinr_gone`, `joutr`, `joutr_gone`, `jmatd`, `jnr`
+    are read off it."""
 
     positions: set[int] = field(default_factory=set)
     host: bool = False
     needs_restore: bool = False
-    materialized: bool = False  # the join has reported materialization
+    materialized: bool = False  # a predicate join has reported materialization
     serve_restored_pending: bool = False  # after_reuse: report the restore next step
+
+    def copy(self) -> _JoinBelief:
+        return replace(self, positions=set(self.positions))
 
 
 @dataclass(frozen=True)
@@ -423,6 +438,7 @@ class _Step:
     delivered: bool = True
     naming: tuple[bool, ...] = ()
     conflict: dict[str, Any] = field(default_factory=dict)
+    believed: tuple[_JoinBelief, ...] = ()  # the join's beliefs before the step
 
 
 class Simulator:
@@ -450,8 +466,7 @@ class Simulator:
         self.future_reuse_admitted: bool | None = None  # set when the active request ends
         self.claims = [self._make_claim(c) for c in CLAIMS]
         self.router_index: set[bytes] = set()
-        self.joins: dict[str, list[_JoinBelief]] = {
-            p.name: [_JoinBelief() for _ in CLAIMS] for p in self.primitives_of(K.CLAIM_TELEMETRY)}
+        self.beliefs = [_JoinBelief() for _ in CLAIMS]  # what a telemetry join knows
         self._late: list[dict[str, Any]] = []  # failure facts of the previous step
         self._seen: set[tuple[str, int | None]] = set()  # (event, claim) emitted so far
         self._sequence = 0
@@ -950,6 +965,7 @@ class Simulator:
         self._execute(st, need, split, fetched)
         st.post = tuple(self._facts(k) for k in CLAIMS)
         self._settle(st)
+        self._believe(st)
         events = self._emit(st)
         record = StepRecord(t, move, c, need, split, drop, tuple(events), st.naming,
                             self._snapshot())
@@ -1155,12 +1171,59 @@ class Simulator:
                     self.router_index.discard(cl.obj.hashes[p])
         st.post = tuple(self._facts(k) for k in CLAIMS)
 
+    def _believe(self, st: _Step) -> None:
+        """The telemetry join's belief after the step, from what reached it: the
+        delivered block events (matched against each claim's hash chain) and the tier's
+        own offload reports.  The beliefs before the step stay in `st.believed`."""
+        st.believed = tuple(b.copy() for b in self.beliefs)
+        if not self.primitives_of(K.CLAIM_TELEMETRY):
+            return  # nobody joins the stream: nobody believes anything
+        delivered = bool(self._delivering(st))
+        sees_tier = bool(self.primitives_of(K.TIER_OFFLOAD))
+        for k, b in enumerate(self.beliefs):
+            before = st.believed[k]
+            stored = st.stored.get(k, []) if delivered else []
+            removed = st.removed.get(k, []) if delivered else []
+            if st.move is Move.OFFLOAD and st.c == k and sees_tier:
+                b.host = True  # the tier's generic offload report names c's hashes
+            b.positions |= {q for q, _bid in stored}
+            b.positions -= {q for q, _bid, _req in removed}
+            pred_before, pred_after = self.believes(k, before), self.believes(k, b)
+            if stored and pred_after and st.post[k].phase is Phase.ACCEPTED:
+                b.materialized = True
+            if not sees_tier:
+                continue
+            if pred_before and not pred_after and b.host and removed:
+                b.needs_restore = True
+            if st.move is Move.RESTORE and st.c == k and st.restore_ok:
+                b.needs_restore = False
+            b.serve_restored_pending = (st.move is Move.SERVE and st.c == k
+                                        and st.pre[k].src is Source.RESTORED)
+
+    def believes(self, c: int, belief: _JoinBelief | None = None) -> bool:
+        """The join believes c's predicate holds: it was told the whole required range
+        is resident (the current belief, or the one given)."""
+        b = self.beliefs[c] if belief is None else belief
+        return all(q in b.positions for q in self.claims[c].obj.required_positions)
+
+    def _belief_counts(self, c: int) -> tuple[int, int, int, int]:
+        """The join's belief as the model counts it: required blocks believed resident,
+        of those the ones that are gone, the same for the other blocks."""
+        obj, here = self.claims[c].obj, self.positions(c)
+        believed = self.beliefs[c].positions
+        req = [q for q in believed if obj.is_required(q)]
+        other = [q for q in believed if not obj.is_required(q)]
+        return (len(req), sum(q not in here for q in req),
+                len(other), sum(q not in here for q in other))
+
     def _snapshot(self) -> StateSnapshot:
         blocks = tuple(BlockSnapshot(b.block_id, b.block_hash, b.ref_cnt) for b in self.pool.blocks)
         claims = tuple(ClaimSnapshot(
             cl.phase, cl.held, cl.released_hold, cl.matd, cl.nr, cl.rq, cl.src, cl.routed,
             cl.idx, cl.age_acc, cl.age_rel, cl.rfl, cl.gen, self.host(k),
-            tuple(cl.request_blocks)) for k, cl in enumerate(self.claims))
+            tuple(cl.request_blocks), *self._belief_counts(k),
+            self.beliefs[k].materialized, self.beliefs[k].needs_restore)
+            for k, cl in enumerate(self.claims))
         return StateSnapshot(blocks, tuple(self.active_blocks), self.act, self.tier.fault_armed,
                              claims)
 
@@ -1390,9 +1453,9 @@ class Simulator:
 
     def _emit_join(self, st: _Step, p: Primitive, emit: Any) -> None:
         """An observational join: claims registered with it, beliefs built only from the
-        block events it receives (hash-chain positions) and the tier's own reports."""
+        block events it receives (hash-chain positions) and the tier's own reports
+        (`_believe`: the belief before the step is `st.believed`, after it `beliefs`)."""
         move = st.move
-        beliefs = self.joins[p.name]
         post_hoc = p.param("registration") == "post_hoc"
         by_count = p.param("materialization") == "count"
         per_tier = p.param("identity") == "per_tier"
@@ -1400,18 +1463,11 @@ class Simulator:
         sees_tier = bool(self.primitives_of(K.TIER_OFFLOAD))
         delivered = bool(self._delivering(st))
         for k in CLAIMS:
-            cl, b = self.claims[k], beliefs[k]
+            cl, before, b = self.claims[k], st.believed[k], self.beliefs[k]
             pre, post = st.pre[k], st.post[k]
             stored = [q for q, _bid in st.stored.get(k, [])] if delivered else []
             removed = [(q, req) for q, _bid, req in st.removed.get(k, [])] if delivered else []
-            if move is Move.OFFLOAD and st.c == k and sees_tier:
-                b.host = True  # the tier's generic offload report names c's hashes
-            before = set(b.positions)
-            b.positions |= set(stored)
-            b.positions -= {q for q, _req in removed}
-            req_pos = cl.obj.required_positions
-            pred_before = all(q in before for q in req_pos)
-            pred_after = all(q in b.positions for q in req_pos)
+            pred_before, pred_after = self.believes(k, before), self.believes(k, b)
             # acceptance
             if post_hoc:
                 if move is Move.FINISH_HOLD and st.c == k and ("accepted", k) not in self._seen:
@@ -1431,10 +1487,10 @@ class Simulator:
                     emit("materialized", k, p.name, materialization="count",
                          resident_blocks_materialized=count_after,
                          resident_blocks_required=cl.R)
-                lost = len(before) >= cl.R and len(b.positions) < cl.R
+                lost = len(before.positions) >= cl.R and len(b.positions) < cl.R
             else:
-                if stored and pred_after and not b.materialized and post.phase is Phase.ACCEPTED:
-                    b.materialized = True
+                if (stored and pred_after and not before.materialized
+                        and post.phase is Phase.ACCEPTED):
                     emit("materialized", k, p.name, **self._predicate_fields(k))
                 lost = pred_before and not pred_after
             lost_req = [q for q, req in removed if req]
@@ -1447,8 +1503,6 @@ class Simulator:
             if not sees_tier:
                 continue
             tier_identity = cl.obj.identity.on_tier(HOST_TIER) if per_tier else None
-            if pred_before and not pred_after and b.host and removed:
-                b.needs_restore = True
             if pre.resp and pred_before and not pred_after and b.host and removed:
                 emit("offloaded", k, p.name, cache_tier_from=GPU_TIER,
                      cache_tier_to=HOST_TIER, offload_generation=cl.gen,
@@ -1459,10 +1513,11 @@ class Simulator:
                      offload_generation=cl.gen)
             restore_ok = restoring and st.restore_ok
             if report == "after_reuse":
-                restored = pre.resp and b.serve_restored_pending
+                restored = pre.resp and before.serve_restored_pending
                 source_tier = True
             elif report == "any_source":
-                recomputed = pre.resp and move is Move.RECOMPUTE and st.c == k and b.needs_restore
+                recomputed = (pre.resp and move is Move.RECOMPUTE and st.c == k
+                              and before.needs_restore)
                 restored = restore_ok or recomputed
                 source_tier = True  # a stored event cannot tell a restore from a recompute
             else:
@@ -1473,8 +1528,6 @@ class Simulator:
                      cache_tier_from=HOST_TIER, cache_tier_to=GPU_TIER,
                      offload_generation=cl.gen,
                      **({"cache_identity": tier_identity.to_json()} if tier_identity else {}))
-            if move is Move.RESTORE and st.c == k and st.restore_ok:
-                b.needs_restore = False
             serving = move is Move.SERVE and st.c == k
             if report == "any_source":
                 served_restored = pre.resp and serving and pre.src is not Source.ORIGINAL
@@ -1483,7 +1536,6 @@ class Simulator:
             if served_restored:
                 emit("reuse_after_restore", k, p.name, predicate_satisfied=True,
                      offload_generation=cl.gen)
-            b.serve_restored_pending = serving and pre.src is Source.RESTORED
 
     def _failure_facts(self, st: _Step, k: int) -> dict[str, Any]:
         pre = st.pre[k]

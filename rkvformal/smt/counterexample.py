@@ -31,6 +31,7 @@ from rkvformal.smt.trace import (
     Phase,
     Source,
 )
+from rkvformal.vocab import PrimitiveKind
 
 Json = dict[str, Any]
 
@@ -107,7 +108,10 @@ def _claim_state(v: ConcreteView, c: int, t: int) -> str:
     return phase
 
 
-def _state(v: ConcreteView, t: int, names: dict[int, str], shown: list[int]) -> Json:
+def _state(v: ConcreteView, t: int, names: dict[int, str], shown: list[int],
+           joined: bool = False) -> Json:
+    """The state after a step; with a telemetry join, also what it believes (it judges
+    losses by that, and over a lossy stream it can be out of date)."""
     claims = {}
     for c in shown:
         claims[names[c]] = {
@@ -118,6 +122,8 @@ def _state(v: ConcreteView, t: int, names: dict[int, str], shown: list[int]) -> 
             "offloaded": v.k("R", c) if v.s("host", t, c) else 0,
             "predicate": bool(v.pred(c, t)),
         }
+        if joined:
+            claims[names[c]]["join_believed_required"] = v.s("jinr", t, c)
     return {
         "free": v.s("free", t),
         "cached_unclaimed": v.s("cached", t),
@@ -208,13 +214,14 @@ def extract(row: Row, check: Check, qualifier: str | None) -> Counterexample:
     shown = [c for c in CLAIMS
              if any(v.s("phase", t, c) != Phase.ABSENT for t in range(last + 2))]
     by = _attribution(row, v)
+    joined = any(p.kind is PrimitiveKind.CLAIM_TELEMETRY for p in row.primitives)
     steps: list[Json] = [{"step": 0, "move": {"name": "init", "by": "environment"},
-                          "state": _state(v, 0, names, shown), "events": []}]
+                          "state": _state(v, 0, names, shown, joined), "events": []}]
     for t in range(last + 1):
         steps.append({
             "step": t + 1,
             "move": _move(v, t, names),
-            "state": _state(v, t + 1, names, shown),
+            "state": _state(v, t + 1, names, shown, joined),
             "events": _events(v, t, names, by),
         })
     numbers: Json = {"usable": v.k("U"), "active_demand": v.k("A")}

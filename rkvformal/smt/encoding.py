@@ -39,6 +39,10 @@ StepFormula = Callable[[int], Formula]
 # Moves that exist only when some primitive provides them.
 GATED_MOVES = (Move.OFFLOAD, Move.RESTORE, Move.ROUTE, Move.DEMOTE, Move.EXPIRE)
 
+# The telemetry join's belief about a claim (state; empty without a join).
+BELIEF_COUNTS = ("jinr", "jinr_gone", "joutr", "joutr_gone")
+BELIEF_FLAGS = ("jmatd", "jnr")
+
 # Default values of event fields when no primitive sets them.
 FIELD_DEFAULTS: dict[str, Callable[[int | None], int | bool]] = {
     "ident": lambda c: 0,
@@ -138,6 +142,9 @@ def base_constraints(enc: Encoding, initial: bool = True,
         add(v.and_(v.k("P", c) >= 0, v.k("P", c) <= 100))
         add(v.k("D", c) >= 1)
         add(v.and_(v.k("NP", c) >= 0, v.k("NP", c) <= 1000))
+    # a join receives every block event iff some stream emits them and none may drop them
+    add(v.k("EXACT") == v.and_(enc.flagged("join"), enc.flagged("block_stream"),
+                               v.not_(enc.flagged("lossy"))))
 
     if initial:
         out.extend(initial_state(v))
@@ -158,9 +165,11 @@ def initial_state(v: View) -> list[Formula]:
     add(v.s("act", 0) == int(Active.NONE))
     add(v.not_(v.s("failpend", 0)))
     for c in CLAIMS:
-        for name in ("phase", "inr", "outr", "rq", "src", "age_acc", "age_rel", "gen"):
+        for name in ("phase", "inr", "outr", "rq", "src", "age_acc", "age_rel", "gen",
+                     *BELIEF_COUNTS):
             add(v.s(name, 0, c) == 0)
-        for name in ("host", "held", "released_hold", "matd", "nr", "routed", "idx", "rfl"):
+        for name in ("host", "held", "released_hold", "matd", "nr", "routed", "idx", "rfl",
+                     *BELIEF_FLAGS):
             add(v.not_(v.s(name, 0, c)))
     return out
 
@@ -196,6 +205,38 @@ def invariants(v: View, t: int) -> list[Formula]:
         out.append(v.implies(v.s("nr", t, c), v.s("host", t, c)))
         out.append(v.implies(v.s("rfl", t, c),
                              v.or_(rq == int(Reuse.RESTORE_FAILED), rq == int(Reuse.READY))))
+        out.extend(_belief_invariants(v, c, t))
+    return out
+
+
+def _belief_invariants(v: View, c: int, t: int) -> list[Formula]:
+    """The telemetry join's belief (D2) against the pool: it believes blocks that were
+    resident once, a believed block that is gone had its removal dropped, and with
+    every block event delivered (EXACT) the belief is the truth."""
+    out: list[Formula] = []
+    for bel, gone, res, size in (("jinr", "jinr_gone", "inr", v.k("R", c)),
+                                 ("joutr", "joutr_gone", "outr", v.k("O", c))):
+        b, g, r = v.s(bel, t, c), v.s(gone, t, c), v.s(res, t, c)
+        out.append(v.and_(g >= 0, g <= b, b <= size, b - g <= r, g <= size - r))
+    phase, host = v.s("phase", t, c), v.s("host", t, c)
+    resp, pred, matd = v.resp(c, t), v.pred(c, t), v.s("matd", t, c)
+    unaccepted = v.or_(phase == int(Phase.ABSENT), phase == int(Phase.SUBMITTED))
+    nothing = v.and_(v.s("inr", t, c) + v.s("outr", t, c) == 0,
+                     v.s("jinr", t, c) + v.s("joutr", t, c) == 0)
+    out.append(v.implies(unaccepted, v.and_(nothing, v.not_(v.s("jmatd", t, c)),
+                                            v.not_(v.s("jnr", t, c)))))
+    # under responsibility: resident only after the first materialization, and every
+    # loss since harms the claim unless a host copy exists (so nothing believed is gone)
+    out.append(v.implies(v.and_(resp, pred), matd))
+    out.append(v.implies(v.and_(resp, v.not_(matd)), nothing))
+    out.append(v.implies(v.and_(resp, v.not_(host), v.not_(pred)), v.not_(matd)))
+    out.append(v.implies(v.and_(resp, v.not_(host)), v.s("jinr_gone", t, c) == 0))
+    out.append(v.implies(v.s("jmatd", t, c), matd))
+    out.append(v.implies(v.s("jnr", t, c), host))
+    out.append(v.implies(v.k("EXACT"), v.and_(
+        v.s("jinr", t, c) == v.s("inr", t, c), v.s("jinr_gone", t, c) == 0,
+        v.s("joutr", t, c) == v.s("outr", t, c), v.s("joutr_gone", t, c) == 0,
+        v.s("jnr", t, c) == v.s("nr", t, c))))
     return out
 
 
@@ -360,6 +401,7 @@ def _step(enc: Encoding, t: int) -> list[Formula]:
         removed_required = v.and_(v.e("blk_removed", t, c), v.ch("ev_in", t, c) > 0)
         add(v.s("idx", n, c) == v.ite(v.e("blk_stored", t, c), True, v.ite(
             removed_required, False, v.s("idx", t, c))))
+        out.append(_belief_step(enc, c, t, refill, mat, restore_ok[c]))
         accepted_now = v.s("phase", t, c) != int(Phase.ABSENT)
         accepted_now = v.and_(accepted_now, phase != int(Phase.SUBMITTED))
         add(v.s("age_acc", n, c) == v.s("age_acc", t, c)
@@ -367,6 +409,38 @@ def _step(enc: Encoding, t: int) -> list[Formula]:
         add(v.s("age_rel", n, c) == v.s("age_rel", t, c)
             + v.ite(v.and_(tick, v.s("released_hold", t, c)), 1, 0))
     return out
+
+
+def _belief_step(enc: Encoding, c: int, t: int, refill: Formula, mat: Formula,
+                 restore_ok: Formula) -> Formula:
+    """The telemetry join's belief about c after step t (D2, found by the simulator
+    cross-check): only delivered block events change it.  A delivered refill adds the
+    blocks it wrote (the range is then believed whole unless a block the join never saw
+    stored is still resident); a delivered removal takes its blocks out of the belief,
+    a dropped one leaves them believed although gone.  Which victims were believed is
+    the victim order's business (positions, not counts), so the model leaves it open
+    within what the counts allow.  Without a join nobody believes anything."""
+    v, n = enc.v, t + 1
+    empty = v.and_(*(v.s(name, n, c) == 0 for name in BELIEF_COUNTS),
+                   *(v.not_(v.s(name, n, c)) for name in BELIEF_FLAGS))
+    if not enc.flags.get("join"):
+        return empty
+    out: list[Formula] = []
+    stored, removed = v.e("blk_stored", t, c), v.e("blk_removed", t, c)
+    for bel, gone, res, size, ev, refilled in (
+            ("jinr", "jinr_gone", "inr", v.k("R", c), "ev_in", refill),
+            ("joutr", "joutr_gone", "outr", v.k("O", c), "ev_out", mat)):
+        b, g, b_n, g_n = v.s(bel, t, c), v.s(gone, t, c), v.s(bel, n, c), v.s(gone, n, c)
+        here, here_n = b - g, b_n - g_n  # believed and resident
+        written = v.and_(g_n == 0, b_n == v.ite(stored, here + size - v.s(res, t, c), b))
+        taken = v.and_(here_n <= here, here_n >= here - v.ch(ev, t, c), here_n >= 0,
+                       here_n <= v.s(res, n, c), v.ite(removed, g_n == g, b_n == b))
+        out.append(v.ite(refilled, written, taken))
+    out.append(v.s("jmatd", n, c) == v.or_(v.s("jmatd", t, c), v.and_(
+        stored, v.believed(c, n), v.s("phase", n, c) == int(Phase.ACCEPTED))))
+    out.append(v.s("jnr", n, c) == v.ite(restore_ok, False, v.or_(
+        v.s("jnr", t, c), v.and_(v.believed_loss(c, t), v.s("host", t, c), removed))))
+    return v.ite(enc.flagged("join"), v.and_(*out), empty)
 
 
 def event_definitions(enc: Encoding) -> list[Formula]:

@@ -177,6 +177,7 @@ def _tier_offload(enc: Encoding, label: str, p: Primitive) -> None:
 # --- block_events, kv_aware_routing -----------------------------------------------------
 
 def _block_events_declare(enc: Encoding, label: str, p: Primitive) -> None:
+    enc.flag(label, "block_stream", p)
     if p.param("delivery") == "lossy":
         enc.flag(label, "lossy", p)
 
@@ -245,8 +246,16 @@ def emit_claim_lifecycle(enc: Encoding, label: str, t: int, *, demote_after_loss
 
 # --- claim_telemetry ------------------------------------------------------------------
 
+def _claim_telemetry_declare(enc: Encoding, label: str, p: Primitive) -> None:
+    enc.flag(label, "join", p)  # the base relation keeps the join's belief (D2)
+
+
 def _claim_telemetry(enc: Encoding, label: str, p: Primitive) -> None:
-    """A join of runtime events to claims: it sees only what the runtime's events show."""
+    """A join of runtime events to claims: it sees only what the runtime's events show.
+
+    Materialization and losses are judged by the join's belief (`jinr`, `joutr`,
+    `jmatd`, `jnr`: built in the base relation from the block events delivered), never
+    by the pool itself, so a join over a lossy stream misses what it was not told (D2)."""
     v = enc.v
     post_hoc = p.param("registration") == "post_hoc"
     by_count = p.param("materialization") == "count"
@@ -266,21 +275,26 @@ def _claim_telemetry(enc: Encoding, label: str, p: Primitive) -> None:
                 enc.emit(label, "accepted", t, c, v.move(t, Move.ACCEPT, c))
                 registered = v.s("phase", t, c) != int(Phase.ABSENT)
             enc.emit(label, "named", t, c, registered)
-            # materialization, judged from the stored blocks the join sees
+            # materialization, judged from the stored blocks the join has seen
             if by_count:
-                # a hit counter: "enough cached blocks" whenever blocks are stored or
-                # a reuse looks the prefix up, whatever their logical positions
+                # a hit counter: "enough cached blocks" whenever blocks are stored (the
+                # blocks it believes resident) or a reuse looks the prefix up (the pool
+                # answers), whatever their logical positions
                 def counted(u: int, c: int = c) -> Formula:
-                    return v.s("inr", u, c) + v.s("outr", u, c) >= v.k("R", c)
+                    return v.s("jinr", u, c) + v.s("joutr", u, c) >= v.k("R", c)
 
+                looked_up = v.or_(v.and_(stored, counted(t + 1)), v.and_(
+                    v.move(t, Move.REUSE, c),
+                    v.s("inr", t + 1, c) + v.s("outr", t + 1, c) >= v.k("R", c)))
                 believed = v.or_(*(v.s("phase", t + 1, c) == int(p)
                                    for p in (Phase.ACCEPTED, Phase.HARMED)))
-                looked_up = v.or_(stored, v.move(t, Move.REUSE, c))
-                enc.emit(label, "materialized", t, c, v.and_(counted(t + 1), believed, looked_up))
+                enc.emit(label, "materialized", t, c, v.and_(looked_up, believed))
                 lost = v.and_(counted(t), v.not_(counted(t + 1)))
             else:
-                enc.emit(label, "materialized", t, c, v.and_(newly_materialized(v, c, t), stored))
-                lost = v.loss(c, t)
+                enc.emit(label, "materialized", t, c, v.and_(
+                    stored, v.believed(c, t + 1), v.not_(v.s("jmatd", t, c)),
+                    v.s("phase", t + 1, c) == int(Phase.ACCEPTED)))
+                lost = v.believed_loss(c, t)
             # losses, seen through removal events
             host = v.s("host", t, c)
             enc.emit(label, "harmed", t, c, v.and_(resp, lost, v.not_(host), removed))
@@ -289,7 +303,7 @@ def _claim_telemetry(enc: Encoding, label: str, p: Primitive) -> None:
             if not sees_tier:
                 continue
             tier_ident = 1 if per_tier else 0
-            offloaded = v.and_(resp, v.loss(c, t), host, removed)
+            offloaded = v.and_(resp, v.believed_loss(c, t), host, removed)
             enc.emit(label, "offloaded", t, c, offloaded)
             restoring = v.and_(resp, v.move(t, Move.RESTORE, c))
             enc.emit(label, "restore_required", t, c, restoring)
@@ -301,7 +315,9 @@ def _claim_telemetry(enc: Encoding, label: str, p: Primitive) -> None:
                     resp, v.move(t - 1, Move.SERVE, c),
                     v.s("src", t - 1, c) == int(Source.RESTORED))
             elif report == "any_source":
-                recomputed = v.and_(resp, v.move(t, Move.RECOMPUTE, c), v.s("nr", t, c))
+                # a stored event cannot tell a recompute from a restore: any refill after
+                # a loss the join saw with a host copy reads as restored
+                recomputed = v.and_(resp, v.move(t, Move.RECOMPUTE, c), v.s("jnr", t, c))
                 restored = v.or_(restore_ok, recomputed)
                 served_restored = v.and_(resp, v.move(t, Move.SERVE, c),
                                          v.s("src", t, c) != int(Source.ORIGINAL))
@@ -373,7 +389,7 @@ SEMANTICS: dict[K, KindSemantics] = {
         KindSemantics(K.KV_AWARE_ROUTING, _routing_declare),
         KindSemantics(K.CACHE_CONTROL_TTL, _ttl_declare),
         KindSemantics(K.HARD_EXCLUSION, _hard_exclusion_declare, _hard_exclusion),
-        KindSemantics(K.CLAIM_TELEMETRY, encode=_claim_telemetry),
+        KindSemantics(K.CLAIM_TELEMETRY, _claim_telemetry_declare, _claim_telemetry),
         KindSemantics(K.PRIORITY_POLICY, encode=_priority_policy),
         KindSemantics(K.CLAIM_FAILURE_OUTCOME, _failure_outcome_declare, _claim_failure_outcome),
     )

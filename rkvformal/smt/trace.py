@@ -119,6 +119,9 @@ CONSTANTS: dict[str, tuple[str, bool]] = {
     "P": ("int", True),  # the claim's priority (client side)
     "D": ("int", True),  # the claim's duration in ticks
     "NP": ("int", True),  # native eviction priority the runtime gives c's blocks
+    # every block event reaches a join: some block-event stream is on and none is lossy
+    # (fixed by the row's primitives; lets the invariants say the join's belief is exact)
+    "EXACT": ("bool", False),
 }
 
 STATE: dict[str, tuple[str, bool]] = {
@@ -143,6 +146,14 @@ STATE: dict[str, tuple[str, bool]] = {
     "failpend": ("bool", False),
     "rfl": ("bool", True),  # a restore of c failed for the reuse request in flight
     "gen": ("int", True),  # offload generation
+    # what a telemetry join believes about c, built only from the block events delivered
+    # to it (D2): the counts it would read off c's hash chain, and its own announcements
+    "jinr": ("int", True),  # required blocks the join believes resident
+    "jinr_gone": ("int", True),  # of those, blocks no longer resident (removal dropped)
+    "joutr": ("int", True),  # other blocks the join believes resident
+    "joutr_gone": ("int", True),  # of those, blocks no longer resident (removal dropped)
+    "jmatd": ("bool", True),  # a predicate join has announced c's materialization
+    "jnr": ("bool", True),  # the join saw c lose its range with a host copy: restore needed
 }
 
 CHOICES: dict[str, tuple[str, bool]] = {
@@ -273,6 +284,15 @@ class View(ABC):
     def loss(self, c: int, t: int) -> Any:
         """The predicate goes true -> false at step t."""
         return self.and_(self.pred(c, t), self.not_(self.pred(c, t + 1)))
+
+    def believed(self, c: int, t: int) -> Any:
+        """A telemetry join believes the predicate holds: the block events it received
+        cover the required range (true or not: a dropped event leaves it out of date)."""
+        return self.s("jinr", t, c) == self.k("R", c)
+
+    def believed_loss(self, c: int, t: int) -> Any:
+        """The join's belief in the predicate goes true -> false at step t."""
+        return self.and_(self.believed(c, t), self.not_(self.believed(c, t + 1)))
 
     def lost_blocks(self, c: int, t: int) -> Any:
         """Some of c's required blocks leave the GPU at step t."""
