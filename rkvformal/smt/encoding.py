@@ -21,7 +21,6 @@ from typing import Any
 
 from rkvformal.semantics.domain import Primitive
 from rkvformal.smt.trace import (
-    CLAIMS,
     EVENTS,
     Active,
     Key,
@@ -136,7 +135,7 @@ def base_constraints(enc: Encoding, initial: bool = True,
     # constants
     add(v.k("U") >= 1)
     add(v.k("A") >= 1)
-    for c in CLAIMS:
+    for c in v.claims:
         add(v.k("R", c) >= 1)
         add(v.k("O", c) >= 0)
         add(v.and_(v.k("P", c) >= 0, v.k("P", c) <= 100))
@@ -164,7 +163,7 @@ def initial_state(v: View) -> list[Formula]:
     add(v.s("live", 0) == 0)
     add(v.s("act", 0) == int(Active.NONE))
     add(v.not_(v.s("failpend", 0)))
-    for c in CLAIMS:
+    for c in v.claims:
         for name in ("phase", "inr", "outr", "rq", "src", "age_acc", "age_rel", "gen",
                      *BELIEF_COUNTS):
             add(v.s(name, 0, c) == 0)
@@ -178,7 +177,7 @@ def invariants(v: View, t: int) -> list[Formula]:
     """Facts the relation already implies, stated so the solver need not rediscover
     them at every depth (block conservation, ranges, live KV of the active request)."""
     pool = v.s("free", t) + v.s("cached", t) + v.s("live", t) + v.sum_(
-        v.s("inr", t, c) + v.s("outr", t, c) for c in CLAIMS)
+        v.s("inr", t, c) + v.s("outr", t, c) for c in v.claims)
     running = v.s("act", t) == int(Active.RUNNING)
     out = [
         pool == v.k("U"),
@@ -187,7 +186,7 @@ def invariants(v: View, t: int) -> list[Formula]:
         v.s("live", t) == v.ite(running, v.k("A"), 0),
     ]
     out.append(v.and_(v.s("act", t) >= 0, v.s("act", t) <= max(Active)))
-    for c in CLAIMS:
+    for c in v.claims:
         phase, rq = v.s("phase", t, c), v.s("rq", t, c)
         out.append(v.and_(phase >= 0, phase <= max(Phase)))
         out.append(v.and_(rq >= 0, rq <= max(Reuse)))
@@ -269,7 +268,7 @@ def _step(enc: Encoding, t: int) -> list[Formula]:
     add(v.implies(v.move(t, Move.PREEMPT), act == int(Active.RUNNING)))
     add(v.implies(v.move(t, Move.FINISH_ACTIVE), act == int(Active.RUNNING)))
     add(v.implies(v.move(t, Move.FAIL_RESTORE), v.not_(v.s("failpend", t))))
-    for c in CLAIMS:
+    for c in v.claims:
         phase, rq = v.s("phase", t, c), v.s("rq", t, c)
         pred, host = v.pred(c, t), v.s("host", t, c)
         inr, outr = v.s("inr", t, c), v.s("outr", t, c)
@@ -304,13 +303,13 @@ def _step(enc: Encoding, t: int) -> list[Formula]:
         add(v.implies(v.move(t, Move.EXPIRE, c), phase == int(Phase.ACCEPTED)))
 
     restore_fails = v.s("failpend", t)
-    restore_ok = {c: v.and_(v.move(t, Move.RESTORE, c), v.not_(restore_fails)) for c in CLAIMS}
-    restore_bad = {c: v.and_(v.move(t, Move.RESTORE, c), restore_fails) for c in CLAIMS}
+    restore_ok = {c: v.and_(v.move(t, Move.RESTORE, c), v.not_(restore_fails)) for c in v.claims}
+    restore_bad = {c: v.and_(v.move(t, Move.RESTORE, c), restore_fails) for c in v.claims}
 
     # --- allocation with lazy eviction -------------------------------------
     need = v.ch("need", t)
     demand = v.ite(v.move(t, Move.ADMIT), A, 0)
-    for c in CLAIMS:
+    for c in v.claims:
         R, O = v.k("R", c), v.k("O", c)
         inr, outr = v.s("inr", t, c), v.s("outr", t, c)
         demand = v.ite(v.move(t, Move.MATERIALIZE, c), (R - inr) + (O - outr), demand)
@@ -319,7 +318,7 @@ def _step(enc: Encoding, t: int) -> list[Formula]:
     ev_cached = v.ch("ev_cached", t)
     add(v.and_(ev_cached >= 0, ev_cached <= cached))
     total = ev_cached
-    for c in CLAIMS:
+    for c in v.claims:
         ev_in, ev_out = v.ch("ev_in", t, c), v.ch("ev_out", t, c)
         add(v.and_(ev_in >= 0, ev_in <= v.s("inr", t, c)))
         add(v.and_(ev_out >= 0, ev_out <= v.s("outr", t, c)))
@@ -349,7 +348,7 @@ def _step(enc: Encoding, t: int) -> list[Formula]:
                                           v.s("failpend", t))))
     tick = v.move(t, Move.TICK)
 
-    for c in CLAIMS:
+    for c in v.claims:
         R, O = v.k("R", c), v.k("O", c)
         phase, inr, outr = v.s("phase", t, c), v.s("inr", t, c), v.s("outr", t, c)
         mat = v.move(t, Move.MATERIALIZE, c)
@@ -449,7 +448,7 @@ def event_definitions(enc: Encoding) -> list[Formula]:
     out: list[Formula] = []
     for t in range(v.K):
         for name, (kind, per_claim) in EVENTS.items():
-            for c in (CLAIMS if per_claim else (None,)):
+            for c in (v.claims if per_claim else (None,)):
                 key = Key(name, t, c)
                 if kind == "bool":
                     emitters = (r for _label, r in enc.reasons.get(key, []))
@@ -468,11 +467,11 @@ def assumption_constraints(v: View, assumption: Assumption) -> list[Formula]:
     steps = range(v.K)
     if assumption is Assumption.PRESSURE_WITHIN_DURATION:
         for t in range(v.K + 1):
-            for c in CLAIMS:
+            for c in v.claims:
                 out.append(v.s("age_rel", t, c) < v.k("D", c))
                 out.append(v.s("age_acc", t, c) < v.k("D", c))
     elif assumption is Assumption.FEASIBLE_DEMAND:
-        out.append(v.k("A") + v.sum_(v.k("R", c) for c in CLAIMS) <= v.k("U"))
+        out.append(v.k("A") + v.sum_(v.k("R", c) for c in v.claims) <= v.k("U"))
     elif assumption is Assumption.NO_RESTORE_FAILURE:
         out.extend(v.not_(v.move(t, Move.FAIL_RESTORE)) for t in steps)
     elif assumption is Assumption.NO_EVENT_LOSS:

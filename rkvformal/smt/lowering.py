@@ -72,12 +72,15 @@ def stages(row: Row) -> list[Stage]:
 
 
 def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = None,
-             induction: int = 2, solver: str = "z3", cross_check: bool = False) -> RowResult:
+             induction: int = 2, solver: str = "z3", cross_check: bool = False,
+             claims: int = 2) -> RowResult:
     """`induction` is the largest k tried by k-induction on the reported stage's proven
     atoms (0: bounded proofs only); `solver` decides verdicts, `cross_check` makes the
-    other solver confirm each one (smt/second_solver.py)."""
+    other solver confirm each one (smt/second_solver.py); `claims` is the number of
+    claim slots of the model (2 for descriptors; more for scaling benchmarks)."""
     started = time.perf_counter()
-    model = RowModel(row, bound, timeout_s, solver=solver, cross_check=cross_check)
+    model = RowModel(row, bound, timeout_s, solver=solver, cross_check=cross_check,
+                     claims=claims)
     unanchored = [p.name for p in row.primitives if not p.anchored]
     last: tuple[Check, ...] = ()
     last_stage: Stage | None = None

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from rkvformal.smt.encoding import Formula
 from rkvformal.smt.trace import (
     ALLOCATING_MOVES,
-    CLAIMS,
     Active,
     Move,
     OutcomeType,
@@ -51,15 +50,15 @@ class AtomDef:
 
     def violated(self, v: View, q: str | None = None) -> Formula:
         """Some claim breaks the atom at some step (the negated obligation)."""
-        return v.or_(*(self.violation(v, c, t, q) for t in range(v.K) for c in CLAIMS))
+        return v.or_(*(self.violation(v, c, t, q) for t in range(v.K) for c in v.claims))
 
     def triggered(self, v: View) -> Formula:
-        return v.or_(*(self.trigger(v, c, t) for t in range(v.K) for c in CLAIMS))
+        return v.or_(*(self.trigger(v, c, t) for t in range(v.K) for c in v.claims))
 
     def first_violation(self, v: View, q: str | None = None) -> tuple[int, int] | None:
         """(step, claim) of the earliest violation in a concrete trace, or None."""
         for t in range(v.K):
-            for c in CLAIMS:
+            for c in v.claims:
                 if self.violation(v, c, t, q):
                     return t, c
         return None
@@ -77,13 +76,13 @@ def _seen_before(v: View, event: str, c: int, t: int) -> Formula:
 def _pressure(v: View, t: int) -> Formula:
     """Step t allocates more blocks than are free, so it must evict."""
     for_claims = (v.move(t, m, c) for m in ALLOCATING_MOVES if m is not Move.ADMIT
-                  for c in CLAIMS)
+                  for c in v.claims)
     allocating = v.or_(v.move(t, Move.ADMIT), *for_claims)
     return v.and_(allocating, v.s("free", t) < v.ch("need", t))
 
 
 def _protected_demand(v: View, t: int) -> Formula:
-    return v.sum_(v.ite(v.and_(v.resp(c, t), v.pred(c, t)), v.k("R", c), 0) for c in CLAIMS)
+    return v.sum_(v.ite(v.and_(v.resp(c, t), v.pred(c, t)), v.k("R", c), 0) for c in v.claims)
 
 
 def _infeasible(v: View, t: int) -> Formula:
@@ -240,10 +239,12 @@ def priority_order(v: View, c: int, t: int, q: str | None) -> Formula:
     lower-priority one keeps it.  Pressure is an allocation for something other than
     the lower-priority claim itself: a claim growing back into its own footprint is
     not "keeping" it (docs/MODEL.md)."""
-    o = v.other(c)
-    return v.and_(v.resp(c, t), v.resp(o, t), v.k("P", c) > v.k("P", o),
-                  v.loss(c, t), v.ch("ev_in", t, c) > 0, v.pred(o, t), v.pred(o, t + 1),
-                  v.not_(v.own_allocation(o, t)))
+    def against(o: int) -> Formula:
+        return v.and_(v.resp(c, t), v.resp(o, t), v.k("P", c) > v.k("P", o),
+                      v.loss(c, t), v.ch("ev_in", t, c) > 0, v.pred(o, t), v.pred(o, t + 1),
+                      v.not_(v.own_allocation(o, t)))
+
+    return v.any_other(c, against)
 
 
 def exclusive_attribution(v: View, c: int, t: int, q: str | None) -> Formula:
@@ -318,8 +319,8 @@ def _t_failed_restore(v: View, c: int, t: int) -> Formula:
 
 
 def _t_two_priorities(v: View, c: int, t: int) -> Formula:
-    o = v.other(c)
-    return v.and_(_t_pressure(v, c, t), v.resp(o, t), v.pred(o, t), v.k("P", c) > v.k("P", o))
+    return v.any_other(c, lambda o: v.and_(_t_pressure(v, c, t), v.resp(o, t), v.pred(o, t),
+                                           v.k("P", c) > v.k("P", o)))
 
 
 def _t_attribution(v: View, c: int, t: int) -> Formula:

@@ -19,7 +19,6 @@ from typing import Any
 from rkvformal.semantics.domain import Primitive
 from rkvformal.smt.encoding import Encoding, Formula
 from rkvformal.smt.trace import (
-    CLAIMS,
     Active,
     Move,
     OutcomeType,
@@ -70,7 +69,7 @@ def conflict(enc: Encoding, t: int) -> Formula:
     """The waiting active request cannot fit without taking protected blocks."""
     v = enc.v
     evictable = v.s("free", t) + v.s("cached", t) + v.sum_(
-        v.ite(enc.protected(c, t), 0, v.s("inr", t, c) + v.s("outr", t, c)) for c in CLAIMS)
+        v.ite(enc.protected(c, t), 0, v.s("inr", t, c) + v.s("outr", t, c)) for c in v.claims)
     waiting = v.or_(v.s("act", t) == int(Active.WAITING), v.s("act", t) == int(Active.DEFERRED))
     return v.and_(waiting, evictable < v.k("A"))
 
@@ -81,11 +80,11 @@ def _eviction_priority(enc: Encoding, label: str, p: Primitive) -> None:
     v = enc.v
     default = int(p.param("default"))
     lo, hi = int(p.param("minimum")), int(p.param("maximum"))
-    for c in CLAIMS:
+    for c in v.claims:
         enc.require(label, v.and_(v.k("NP", c) >= lo, v.k("NP", c) <= hi))
     for t in range(v.K):
         cached_all = v.ch("ev_cached", t) == v.s("cached", t)
-        for c in CLAIMS:
+        for c in v.claims:
             pc = enc.effective_priority(c, t, default)
             takes_c = v.victims(c, t) > 0
             all_c = v.victims(c, t) == v.s("inr", t, c) + v.s("outr", t, c)
@@ -94,11 +93,11 @@ def _eviction_priority(enc: Encoding, label: str, p: Primitive) -> None:
             enc.require(label, v.implies(v.and_(takes_c, pc > default), cached_all))
             enc.require(label, v.implies(
                 v.and_(v.ch("ev_cached", t) > 0, pc < default, evictable_c), all_c))
-            o = v.other(c)
-            po = enc.effective_priority(o, t, default)
-            evictable_o = v.not_(v.or_(enc.protected(o, t), v.own_allocation(o, t)))
-            all_o = v.victims(o, t) == v.s("inr", t, o) + v.s("outr", t, o)
-            enc.require(label, v.implies(v.and_(takes_c, po < pc, evictable_o), all_o))
+            for o in v.others(c):
+                po = enc.effective_priority(o, t, default)
+                evictable_o = v.not_(v.or_(enc.protected(o, t), v.own_allocation(o, t)))
+                all_o = v.victims(o, t) == v.s("inr", t, o) + v.s("outr", t, o)
+                enc.require(label, v.implies(v.and_(takes_c, po < pc, evictable_o), all_o))
 
 
 # --- priority_duration -----------------------------------------------------------
@@ -116,7 +115,7 @@ def _priority_duration(enc: Encoding, label: str, p: Primitive) -> None:
     v = enc.v
     clock = "age_rel" if p.param("clock") == "from_release" else "age_acc"
     for t in range(v.K):
-        for c in CLAIMS:
+        for c in v.claims:
             enc.require(label, v.implies(v.move(t, Move.EXPIRE, c),
                                          v.s(clock, t, c) >= v.k("D", c)))
             enc.emit(label, "expired", t, c, v.move(t, Move.EXPIRE, c))
@@ -160,7 +159,7 @@ def _tier_offload(enc: Encoding, label: str, p: Primitive) -> None:
     v = enc.v
     policy = p.param("on_restore_failure")
     for t in range(v.K):
-        for c in CLAIMS:
+        for c in v.claims:
             failed = v.s("rq", t, c) == int(Reuse.RESTORE_FAILED)
             if policy == "recompute":
                 # unless a failure-outcome policy drives the failed request to its end
@@ -186,7 +185,7 @@ def _block_events(enc: Encoding, label: str, p: Primitive) -> None:
     v = enc.v
     for t in range(v.K):
         delivered = v.not_(v.ch("drop", t)) if p.param("delivery") == "lossy" else True
-        for c in CLAIMS:
+        for c in v.claims:
             enc.emit(label, "blk_stored", t, c, v.and_(refills(v, c, t), delivered))
             enc.emit(label, "blk_removed", t, c, v.and_(v.victims(c, t) > 0, delivered))
 
@@ -207,7 +206,7 @@ def _hard_exclusion(enc: Encoding, label: str, p: Primitive) -> None:
     v = enc.v
     for t in range(v.K):
         if p.param("on_conflict") == "demote":
-            for c in CLAIMS:
+            for c in v.claims:
                 enc.require(label, v.implies(v.move(t, Move.DEMOTE, c), conflict(enc, t)))
         if not p.param("claim_events"):
             continue
@@ -217,7 +216,7 @@ def _hard_exclusion(enc: Encoding, label: str, p: Primitive) -> None:
         enc.emit(label, "refused", t, None, v.move(t, Move.REFUSE))
         enc.emit(label, "deferred", t, None, v.move(t, Move.DEFER))
         decision = v.or_(v.move(t, Move.REFUSE), v.move(t, Move.DEFER))
-        for c in CLAIMS:
+        for c in v.claims:
             listed = {
                 "involved": v.and_(v.resp(c, t), v.s("inr", t, c) + v.s("outr", t, c) > 0),
                 "all_claims": v.s("phase", t, c) != int(Phase.ABSENT),
@@ -229,7 +228,7 @@ def _hard_exclusion(enc: Encoding, label: str, p: Primitive) -> None:
 def emit_claim_lifecycle(enc: Encoding, label: str, t: int, *, demote_after_loss: bool) -> None:
     """In-process claim bookkeeping (the vLLM prototype): it sees every move directly."""
     v = enc.v
-    for c in CLAIMS:
+    for c in v.claims:
         enc.emit(label, "accepted", t, c, v.move(t, Move.ACCEPT, c))
         enc.emit(label, "materialized", t, c, newly_materialized(v, c, t))
         enc.emit(label, "harmed", t, c, v.and_(
@@ -263,7 +262,7 @@ def _claim_telemetry(enc: Encoding, label: str, p: Primitive) -> None:
     report = p.param("restore_report")
     sees_tier = bool(enc.flags.get("tier"))
     for t in range(v.K):
-        for c in CLAIMS:
+        for c in v.claims:
             resp = v.resp(c, t)
             stored, removed = v.e("blk_stored", t, c), v.e("blk_removed", t, c)
             # acceptance: at registration, or named after the fact (post hoc)
@@ -334,12 +333,13 @@ def _claim_telemetry(enc: Encoding, label: str, p: Primitive) -> None:
 
 def _priority_policy(enc: Encoding, label: str, p: Primitive) -> None:
     v = enc.v
-    for c in CLAIMS:
-        o = v.other(c)
-        if p.param("mapping") == "monotone":
-            enc.require(label, v.implies(v.k("P", c) > v.k("P", o), v.k("NP", c) > v.k("NP", o)))
-        else:
-            enc.require(label, v.k("NP", c) == v.k("NP", o))
+    for c in v.claims:
+        for o in v.others(c):
+            if p.param("mapping") == "monotone":
+                enc.require(label, v.implies(v.k("P", c) > v.k("P", o),
+                                             v.k("NP", c) > v.k("NP", o)))
+            else:
+                enc.require(label, v.k("NP", c) == v.k("NP", o))
 
 
 # --- claim_failure_outcome -----------------------------------------------------------------
@@ -354,8 +354,8 @@ def _claim_failure_outcome(enc: Encoding, label: str, p: Primitive) -> None:
     attribution = p.param("attribution")
     late = p.param("timing") == "after_termination"
     for t in range(v.K):
-        for c in CLAIMS:
-            o = v.other(c)
+        for c in v.claims:
+            o = v.others(c)[0]  # "another claim": the lowest other slot
             failed = v.s("rq", t, c) == int(Reuse.RESTORE_FAILED)
             enc.require(label, v.implies(failed, v.not_(v.move(t, Move.RECOMPUTE, c))))
             at = t - 1 if late else t
@@ -371,7 +371,7 @@ def _claim_failure_outcome(enc: Encoding, label: str, p: Primitive) -> None:
             named = {"target": c, "other": o, "all_claims": c}[str(attribution)]
             enc.set_int(label, "rf_for", t, c, ends_failed, named)
             kind = int(OutcomeType[str(p.param("outcome")).upper()])
-            for target in sorted({c, o} if attribution == "all_claims" else {named}):
+            for target in (v.claims if attribution == "all_claims" else (named,)):
                 enc.emit(label, "outcome", t, target, v.or_(ends_failed, routed_miss))
                 enc.set_int(label, "otype", t, target, v.or_(ends_failed, routed_miss), kind)
 

@@ -26,7 +26,7 @@ from rkvformal.smt.encoding import base_constraints, event_definitions, invarian
 from rkvformal.smt.obligations import ATOMS
 from rkvformal.smt.primitives import assume_label, encode_row, prim_label
 from rkvformal.smt.second_solver import SolverDisagreement, cvc5_check
-from rkvformal.smt.trace import CLAIMS, ConcreteView, Move, SymbolicView, concretize
+from rkvformal.smt.trace import ConcreteView, Move, SymbolicView, concretize
 from rkvformal.vocab import Atom, AtomStatus
 
 DEFAULT_BOUND = 12
@@ -60,14 +60,15 @@ class RowModel:
 
     def __init__(self, row: Row, bound: int = DEFAULT_BOUND, timeout_s: float | None = None,
                  induction: bool = False, final_invariants: bool = True,
-                 solver: str = "z3", cross_check: bool = False):
+                 solver: str = "z3", cross_check: bool = False, claims: int = 2):
         self.row = row
+        self.claims = claims  # claim slots of the model (descriptors use at most 2)
         self.solver_name = solver  # which solver decides verdicts
         self.cross_check = cross_check  # the other solver must agree with every verdict
         self.K = bound
         self.timeout_s = timeout_s
         self.induction = induction  # a k-induction window: step 0 is any state
-        self.v = SymbolicView(bound)
+        self.v = SymbolicView(bound, claims=claims)
         self.labels = [prim_label(p.name) for p in row.primitives] + [
             assume_label(a.value) for a in row.assumptions
         ]
@@ -112,7 +113,7 @@ class RowModel:
         terms = self._terms.get(key)
         if terms is None:
             d = ATOMS[atom]
-            terms = [self.v.or_(*(d.violation(self.v, c, t, q) for c in CLAIMS))
+            terms = [self.v.or_(*(d.violation(self.v, c, t, q) for c in self.v.claims))
                      for t in range(self.K)]
             self._terms[key] = terms
         return terms
@@ -129,7 +130,7 @@ class RowModel:
             parts.append(v.k("U") == scenario.usable)
         if scenario.active_demand is not None:
             parts.append(v.k("A") == scenario.active_demand)
-        for c, spec in zip(CLAIMS, scenario.claims, strict=False):
+        for c, spec in zip(v.claims, scenario.claims, strict=False):
             parts.append(v.k("R", c) == spec.required)
             parts.append(v.k("O", c) == spec.footprint - spec.required)
             if spec.priority is not None:
@@ -138,7 +139,7 @@ class RowModel:
                 parts.append(v.k("D", c) == spec.duration)
         if strict_claims:  # exactly the scenario: no extra claim, no unclaimed cache
             parts.append(v.s("cached", 0) == 0)
-            for c in CLAIMS[len(scenario.claims):]:
+            for c in v.claims[len(scenario.claims):]:
                 parts.extend(v.not_(v.move(t, Move.SUBMIT, c)) for t in range(self.K))
         key = ("scenario", scenario.name, str(strict_claims))
         return self.goal(key, v.and_(*parts))
@@ -200,7 +201,8 @@ class RowModel:
         """The (k+1)-step induction window, if the model's invariants are inductive."""
         if k not in self._windows:
             window = RowModel(self.row, k + 1, self.timeout_s, induction=True,
-                              solver=self.solver_name, cross_check=self.cross_check)
+                              solver=self.solver_name, cross_check=self.cross_check,
+                              claims=self.claims)
             self._windows[k] = window
         window = self._windows[k]
         return window if window.invariants_inductive() else None
@@ -212,7 +214,7 @@ class RowModel:
         if cached is None:
             probe = RowModel(self.row, 1, self.timeout_s, induction=True,
                              final_invariants=False, solver=self.solver_name,
-                             cross_check=self.cross_check)
+                             cross_check=self.cross_check, claims=self.claims)
             broken = probe.v.not_(probe.v.and_(*invariants(probe.v, 1)))
             lit = probe.goal(("invariant-broken",), broken)
             # no literal is fixed: the invariants must survive every subset of primitives
@@ -297,7 +299,7 @@ class RowModel:
             if self._check(assumed + [goal]) == z3.sat:
                 assumed = assumed + [goal]
         cost = v.k("U") + v.k("A") + v.s("cached", 0) + v.sum_(
-            v.k("R", c) + v.k("O", c) + v.k("D", c) + v.k("P", c) for c in CLAIMS)
+            v.k("R", c) + v.k("O", c) + v.k("D", c) + v.k("P", c) for c in v.claims)
         limit = 4
         while limit <= 1 << 20:
             goal = self.goal(("cost", str(assumed[-1]), str(limit)), cost <= limit)

@@ -228,6 +228,7 @@ class View(ABC):
     """Read access to a trace plus the logic connectives of its reading."""
 
     K: int
+    claims: tuple[int, ...] = CLAIMS  # the claim slots (a model parameter; 2 by default)
 
     # --- connectives -------------------------------------------------------
     @abstractmethod
@@ -323,7 +324,16 @@ class View(ABC):
         return self.or_(*(self.e(n, t, c) for n in CLAIM_EVENTS if n not in exclude))
 
     def other(self, c: int) -> int:
+        """The other slot of a two-slot model."""
         return 1 - c
+
+    def others(self, c: int) -> tuple[int, ...]:
+        return tuple(o for o in self.claims if o != c)
+
+    def any_other(self, c: int, f: Callable[[int], Any]) -> Any:
+        """f(o) for some other claim o (with two slots: exactly f(other), the same term)."""
+        terms = [f(o) for o in self.others(c)]
+        return terms[0] if len(terms) == 1 else self.or_(*terms)
 
 
 def _sort(kind: str, ctx: z3.Context) -> z3.SortRef:
@@ -338,7 +348,7 @@ SCHEMA: dict[str, tuple[str, bool, str]] = {
 }
 
 
-def all_keys(K: int) -> list[Key]:
+def all_keys(K: int, claims: tuple[int, ...] = CLAIMS) -> list[Key]:
     """Every variable of a K-step trace, in a fixed order."""
     keys: list[Key] = []
     for name, (_kind, per_claim, role) in SCHEMA.items():
@@ -350,7 +360,7 @@ def all_keys(K: int) -> list[Key]:
         else:
             steps = range(K)
         for t in steps:
-            for c in (CLAIMS if per_claim else (None,)):
+            for c in (claims if per_claim else (None,)):
                 keys.append(Key(name, t, c))
     return keys
 
@@ -358,8 +368,10 @@ def all_keys(K: int) -> list[Key]:
 class SymbolicView(View):
     """Every name is a Z3 constant, created on first use."""
 
-    def __init__(self, K: int, ctx: z3.Context | None = None, prefix: str = "") -> None:
+    def __init__(self, K: int, ctx: z3.Context | None = None, prefix: str = "",
+                 claims: int = len(CLAIMS)) -> None:
         self.K = K
+        self.claims = tuple(range(claims))
         # a private context per model: Z3's answers then depend only on this model,
         # not on what else the process proved before (deterministic output)
         self.ctx = ctx if ctx is not None else z3.Context()
@@ -430,9 +442,11 @@ class SymbolicView(View):
 class ConcreteView(View):
     """Every name has a Python value (from a Z3 model, a simulator run or a test)."""
 
-    def __init__(self, K: int, values: Mapping[Key, int | bool]) -> None:
+    def __init__(self, K: int, values: Mapping[Key, int | bool],
+                 claims: tuple[int, ...] = CLAIMS) -> None:
         self.K = K
         self.values = values
+        self.claims = claims
 
     def and_(self, *xs: Any) -> Any:
         return all(bool(x) for x in xs)
@@ -453,7 +467,7 @@ class ConcreteView(View):
 def concretize(view: SymbolicView, model: z3.ModelRef) -> ConcreteView:
     """Read every variable of a K-step trace out of a Z3 model."""
     values: dict[Key, int | bool] = {}
-    for key in all_keys(view.K):
+    for key in all_keys(view.K, view.claims):
         term = model.eval(view.value(key), model_completion=True)
         values[key] = bool(z3.is_true(term)) if z3.is_bool(term) else term.as_long()
-    return ConcreteView(view.K, values)
+    return ConcreteView(view.K, values, view.claims)

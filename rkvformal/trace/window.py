@@ -32,12 +32,12 @@ NO_CONSTANTS: dict[str, int] = {name: 0 for name in CONSTANTS}
 class WindowView(View):
     """Concrete values for one step (t = 0 -> 1) plus the history before it.
 
-    `claims[c]` = (constants, state before, state after, events) of slot c; `shared`
-    is the global state before and after; `step` holds the global choices and events
-    (mv, mc, need, refused, ..., and per-claim choices as pairs); `history[(tag, c)]`
-    says whether the tagged fact held at some earlier step.  `fired` collects every
-    tag the atoms asked about, with its value now, so the caller can carry the history
-    forward."""
+    `claims[c]` (kept as `slots`) = (constants, state before, state after, events) of
+    slot c; `shared` is the global state before and after; `step` holds the global
+    choices and events (mv, mc, need, refused, ..., and per-claim choices as pairs);
+    `history[(tag, c)]` says whether the tagged fact held at some earlier step;
+    `fired` collects every tag the atoms asked about, with its value now, so the
+    caller can carry the history forward."""
 
     K = 1
 
@@ -45,7 +45,7 @@ class WindowView(View):
                                           Mapping[str, Any], Mapping[str, Any]], ...],
                  shared: tuple[Mapping[str, Any], Mapping[str, Any]],
                  step: Mapping[str, Any], history: Mapping[tuple[str, int], bool]) -> None:
-        self.claims = claims
+        self.slots = claims  # (View.claims is the slot ids: (0, 1))
         self.shared = shared  # global state before and after the step
         self.step = step
         self.history = history
@@ -69,9 +69,9 @@ class WindowView(View):
             if name in STATE:
                 return self.shared[0 if t == 0 else 1][name]
             if name in CONSTANTS:
-                return self.claims[0][0][name]
+                return self.slots[0][0][name]
             return self.step[name]
-        consts, before, after, events = self.claims[c]
+        consts, before, after, events = self.slots[c]
         if t is None:
             return consts[name]
         if name in STATE:
