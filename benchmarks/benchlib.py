@@ -1,0 +1,131 @@
+"""Shared helpers for the benchmark scripts: the machine, repeats, medians, tables.
+
+Every script imports this first so it runs as `python3 benchmarks/NAME.py` from the
+repository root whether or not rkvformal is installed (the root goes on sys.path and
+on PYTHONPATH for the CLI subprocesses).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+# `rkvformal ARGS` without relying on the console script being installed here
+CLI = [sys.executable, "-c", "import sys; from rkvformal.cli import entry; "
+       "sys.argv[0] = 'rkvformal'; entry()"]
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_cli(args: Sequence[str], expect: Sequence[int] = (0,)) -> tuple[float, str]:
+    """Run `rkvformal ARGS` from the repository root; wall seconds and stdout."""
+    started = time.perf_counter()
+    done = subprocess.run([*CLI, *args], cwd=ROOT, env=cli_env(), capture_output=True,
+                          text=True, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode not in expect:
+        raise SystemExit(f"rkvformal {' '.join(args)}: exit {done.returncode}\n{done.stderr}")
+    return wall, done.stdout
+
+
+def load() -> str:
+    """The load average, as `uptime` prints it (other jobs share the machine)."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            one, five, fifteen = f.read().split()[:3]
+        return f"load average {one}, {five}, {fifteen}"
+    except OSError:
+        return "load average unknown"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """nproc, CPU model, Python, z3 (and cvc5 when installed), and the load now."""
+    import z3
+
+    try:
+        import cvc5
+
+        second = f", cvc5 {cvc5.__version__}"
+    except (ImportError, AttributeError):
+        second = ""
+    return (f"{os.cpu_count()} CPUs (nproc), {cpu_model()}, Python {platform.python_version()},"
+            f" z3 {z3.get_version_string()}{second}; {load()}")
+
+
+def revision() -> str:
+    """The commit measured, and whether the working tree had uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=ROOT, text=True, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown revision"
+    return head + (" + uncommitted changes" if dirty.strip() else "")
+
+
+def header(title: str) -> None:
+    print(f"# {title}")
+    print(f"command: python3 {' '.join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])}")
+    print(f"revision: {revision()}")
+    print(f"machine: {machine()}\n")
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, list[float], Any]:
+    """Median wall seconds of `repeat` calls, every sample, and the last result."""
+    samples: list[float] = []
+    result: Any = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples), samples, result
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), -(-len(ordered) * q // 100)))
+    return ordered[int(rank) - 1]
+
+
+def secs(x: float) -> str:
+    return f"{x:.3f} s" if x < 1 else f"{x:.2f} s"
+
+
+def spread(samples: Sequence[float]) -> str:
+    return f"{min(samples):.2f}-{max(samples):.2f}" if len(samples) > 1 else "-"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A Markdown table: first column left-aligned, the others right-aligned."""
+    print("| " + " | ".join(headers) + " |")
+    print("|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(x) for x in row) + " |")
+    print()
