@@ -20,13 +20,10 @@ from rkvformal.trace.admit import AdmitError, admit
 from rkvformal.trace.reader import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "real_traces"
-if not FIXTURES.is_dir():
-    FIXTURES = Path("/work/shared/fixtures/real_traces")
+FIXTURES = ROOT / "tests" / "fixtures" / "real_traces"  # byte-exact copies
 OFFLOAD = FIXTURES / "offload_lifecycle"
 WITNESS = ROOT / "models" / "vllm_offload_witness_patch.rkv"
 
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="real trace fixtures absent")
 
 
 def _row(path: Path, name: str):
