@@ -439,14 +439,8 @@ class SymbolicView(View):
         return var
 
 
-class ConcreteView(View):
-    """Every name has a Python value (from a Z3 model, a simulator run or a test)."""
-
-    def __init__(self, K: int, values: Mapping[Key, int | bool],
-                 claims: tuple[int, ...] = CLAIMS) -> None:
-        self.K = K
-        self.values = values
-        self.claims = claims
+class ConcreteLogic(View):
+    """The connectives of a concrete reading: formulas are Python bools."""
 
     def and_(self, *xs: Any) -> Any:
         return all(bool(x) for x in xs)
@@ -459,6 +453,16 @@ class ConcreteView(View):
 
     def ite(self, cond: Any, then: Any, other: Any) -> Any:
         return then if cond else other
+
+
+class ConcreteView(ConcreteLogic):
+    """Every name has a Python value (from a Z3 model, a simulator run or a test)."""
+
+    def __init__(self, K: int, values: Mapping[Key, int | bool],
+                 claims: tuple[int, ...] = CLAIMS) -> None:
+        self.K = K
+        self.values = values
+        self.claims = claims
 
     def value(self, key: Key) -> Any:
         return self.values[key]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rkvformal.smt.trace import CONSTANTS, EVENTS, STATE, Key, View
+from rkvformal.smt.trace import CONSTANTS, EVENTS, STATE, ConcreteLogic, Key
 
 # Values of a claim slot that holds nobody, and of events nobody emitted.
 ABSENT_STATE: dict[str, int | bool] = {
@@ -29,7 +29,7 @@ NO_EVENTS["rf_for"] = -1  # an outcome claim id that names no slot
 NO_CONSTANTS: dict[str, int] = {name: 0 for name in CONSTANTS}
 
 
-class WindowView(View):
+class WindowView(ConcreteLogic):
     """Concrete values for one step (t = 0 -> 1) plus the history before it.
 
     `claims[c]` (kept as `slots`) = (constants, state before, state after, events) of
@@ -50,18 +50,6 @@ class WindowView(View):
         self.step = step
         self.history = history
         self.fired: dict[tuple[str, int], bool] = {}
-
-    def and_(self, *xs: Any) -> Any:
-        return all(bool(x) for x in xs)
-
-    def or_(self, *xs: Any) -> Any:
-        return any(bool(x) for x in xs)
-
-    def not_(self, x: Any) -> Any:
-        return not bool(x)
-
-    def ite(self, cond: Any, then: Any, other: Any) -> Any:
-        return then if cond else other
 
     def value(self, key: Key) -> Any:
         name, t, c = key.name, key.t, key.c
