@@ -167,6 +167,9 @@ class Gate:
         self.fast: dict[tuple[Any, ...], _Outcome] = {}  # keyed by raw record fields
         self.configs: list[_Config] = []
         self.config_ids: dict[_Config, int] = {}
+        claim, shared = initial()  # a claim nobody has mentioned yet
+        self._fresh = self._config((1, 0, tuple(claim[n] for n in CLAIM_STATE),
+                                    tuple(shared[n] for n in SHARED_STATE), frozenset()))
         self.records = 0
         self.gaps: list[tuple[int, int, int]] = []
         self.unnamed = 0  # records about KV that name no claim (generic substrate)
@@ -255,11 +258,7 @@ class Gate:
         return steps
 
     def _track(self, name: str) -> _Track:
-        claim, shared = initial()
-        track = _Track(name, self._config((1, 0, tuple(claim[n] for n in CLAIM_STATE),
-                                           tuple(shared[n] for n in SHARED_STATE),
-                                           frozenset())))
-        self.tracks[name] = track
+        track = self.tracks[name] = _Track(name, self._fresh)
         return track
 
     def _config(self, values: _Config) -> int:
