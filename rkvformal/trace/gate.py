@@ -26,6 +26,7 @@ from rkvformal.semantics.bundles import load_stdlib
 from rkvformal.smt.obligations import ATOMS, AtomDef
 from rkvformal.smt.trace import Move, Phase
 from rkvformal.trace import schema
+from rkvformal.trace.schema import TraceInputError
 from rkvformal.trace.steps import CLAIM_STATE, SHARED_STATE, Flags, Step, initial, translate
 from rkvformal.trace.vocabulary import (
     IDENTITY_FIELDS,
@@ -41,6 +42,34 @@ from rkvformal.vocab import Atom, Mode
 MAX_LOCATIONS = 8  # event_sequence numbers kept per broken atom
 PAIRWISE = frozenset({Atom.PRIORITY_ORDER})  # atoms that compare claim c with another
 CAPACITY_KINDS = frozenset({Kind.REFUSED, Kind.DEFERRED, Kind.ADMITTED})
+
+
+_STR = ((str,), "a string")
+_INT = ((int,), "an integer")
+_BOOL = ((bool,), "true or false")
+_SCALAR = ((str, int), "a string or an integer")
+# The fields the gate reads, with their types (null is always allowed: absent).
+FIELD_TYPES: dict[str, tuple[Any, str]] = {
+    **{f: _STR for f in ("claim_id", "outcome_claim_id", "claim_registration",
+                         "restoration_source", "claim_scoped_outcome_type", "outcome_type",
+                         "feasibility", "medium", "resident_claim_role",
+                         "materialization_predicate", "predicate")},
+    **{f: _INT for f in ("resident_blocks_required", "resident_blocks_materialized",
+                         "leading_blocks_survived", "predicate_after_leading_blocks",
+                         "resident_plus_active_blocks", "usable_blocks",
+                         "logical_block_position", "priority", "retention_priority",
+                         "missing_from", "missing_to", "restoration_failure_event_sequence",
+                         "useful_threshold_blocks")},
+    **{f: _BOOL for f in ("predicate_materialized", "restored_from_offload_tier",
+                          "resident_claim")},
+    **{f: _SCALAR for f in IDENTITY_FIELDS if f not in ("materialization_predicate",)},
+    "blocking_claim_ids": (list, "a list of claim id strings"),
+}
+
+
+def json_type(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
 
 
 class Status(Enum):
@@ -179,6 +208,7 @@ class Gate:
     # --- feeding -------------------------------------------------------------------
     def feed(self, line: int, rec: Mapping[str, Any]) -> None:
         self.records += 1
+        self._validate(line, rec)
         kind = VOCABULARY.get(rec["event"])
         own = rec.get("claim_id")
         if (kind in SIMPLE_KINDS and own.__class__ is str and "outcome_claim_id" not in rec
@@ -228,8 +258,13 @@ class Gate:
                 track = tracks.get(own)
                 if track is not None and tuple(map(rec.get, identity_fields)) == track.identity:
                     key = (track.config, kind, tuple(map(rec.get, fields)), extra)
-                    out = fast.get(key)
+                    try:
+                        out = fast.get(key)
+                    except TypeError:  # an unhashable field value: the slow path says so
+                        feed(line, rec)
+                        continue
                     if out is None:
+                        self._validate(line, rec)
                         out = fast[key] = self._outcome(
                             track.config, kind, self._flags(kind, rec, own, track))
                     count += 1
@@ -241,6 +276,21 @@ class Gate:
                     continue
             feed(line, rec)
         self.records += count
+
+    def _validate(self, line: int, rec: Mapping[str, Any]) -> None:
+        """The fields the gate reads have their schema types (docs/TRACES.md), or the
+        record is reported, with its line: a wrong type is never read as something."""
+        for name, value in rec.items():
+            expected = FIELD_TYPES.get(name)
+            if expected is None or value is None:
+                continue
+            wanted, words = expected
+            ok = (isinstance(value, list) and all(type(x) is str for x in value)
+                  if wanted is list else type(value) in wanted)
+            if not ok:
+                raise TraceInputError(self.path, line, f"field {name!r} must be {words}, "
+                                      f"got {json_type(value)}", "see docs/TRACES.md, "
+                                      "'Fields the gate reads'")
 
     def observe(self, line: int, rec: Mapping[str, Any]) -> list[tuple[str, Step]]:
         """The model step this record is for each claim it concerns (`admit` reads it;
