@@ -436,3 +436,16 @@ def test_fixtures_are_byte_exact() -> None:
         path, size, _lines, sha256, *_ = row.split("\t")
         data = (FIXTURES / path).read_bytes()
         assert len(data) == int(size) and hashlib.sha256(data).hexdigest() == sha256, path
+
+
+def test_text_output_counts_passing_claims_when_there_are_many(tmp_path: Path) -> None:
+    run = Run()
+    for k in range(25):
+        run.resident(f"claim:{k}").reuse(f"claim:{k}").restored(f"claim:{k}")
+    run.add("resident_claim_restored", "claim:7", restoration_source="fallback_recompute")
+    path = _write(tmp_path, run.records)
+    result = CliRunner().invoke(main, ["trace", "check", str(path), "--mode", "offloadable"])
+    assert result.exit_code == 1
+    assert "claim claim:7  fail" in result.output
+    assert "24 more claims pass" in result.output
+    assert "claim claim:8 " not in result.output

@@ -14,6 +14,7 @@ from rkvformal.trace.gate import ClaimVerdict, Location, Status, TraceVerdict
 from rkvformal.trace.vocabulary import STAGES
 
 SCHEMA = "rkvformal.trace_check/1"
+MAX_CLAIMS_SHOWN = 20  # beyond this, passing claims are counted, not listed
 _STYLE = {Status.PASS: "green", Status.FAIL: "red", Status.UNKNOWN: "yellow"}
 
 
@@ -31,8 +32,14 @@ def render_text(verdicts: Sequence[TraceVerdict], console: Console) -> None:
         for gap in v.gaps:
             console.print(f"  [yellow]gap: event_sequence {gap[0]}..{gap[1]} missing "
                           f"(line {gap[2]})[/]")
+        passing = [c for c in v.claims if c.status is Status.PASS]
+        many = len(v.claims) > MAX_CLAIMS_SHOWN
         for claim in v.claims:
-            _claim_text(claim, console)
+            if not (many and claim.status is Status.PASS):
+                _claim_text(claim, console)
+        if many and passing:
+            console.print(f"  [green]{len(passing)} more claims pass[/] (every atom, every "
+                          "required stage; --format json lists each)")
     if len(verdicts) > 1:
         counts = {s: sum(v.status is s for v in verdicts) for s in Status}
         console.print(", ".join(f"{n} {s.value}" for s, n in counts.items() if n))
