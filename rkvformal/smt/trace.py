@@ -380,6 +380,9 @@ class SymbolicView(View):
         self._chains: dict[tuple[str, int | None], list[Any]] = {}
         self.history_init: list[Any] = []  # H(0) = false, for traces from the initial state
         self.history_steps: list[Any] = []  # H(u+1) = H(u) or f(u)
+        self._moves: dict[tuple[int, Move, int | None], Any] = {}
+        self._preds: dict[tuple[int, int], Any] = {}
+        self._resps: dict[tuple[int, int], Any] = {}
 
     def and_(self, *xs: Any) -> Any:
         xs = tuple(x for x in xs if x is not True)
@@ -424,6 +427,29 @@ class SymbolicView(View):
             self.history_steps.append(nxt == z3.Or(chain[u], f(u)))
             chain.append(nxt)
         return chain[t]
+
+    # derived terms asked for thousands of times while a row is encoded: built once
+    # (Z3 shares equal terms anyway, so the formulas are the same; this saves Python)
+    def move(self, t: int, m: Move, c: int | None = None) -> Any:
+        key = (t, m, c)
+        term = self._moves.get(key)
+        if term is None:
+            term = self._moves[key] = View.move(self, t, m, c)
+        return term
+
+    def pred(self, c: int, t: int) -> Any:
+        key = (c, t)
+        term = self._preds.get(key)
+        if term is None:
+            term = self._preds[key] = View.pred(self, c, t)
+        return term
+
+    def resp(self, c: int, t: int) -> Any:
+        key = (c, t)
+        term = self._resps.get(key)
+        if term is None:
+            term = self._resps[key] = View.resp(self, c, t)
+        return term
 
     def value(self, key: Key) -> Any:
         var = self.vars.get(key)
