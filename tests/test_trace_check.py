@@ -449,3 +449,12 @@ def test_text_output_counts_passing_claims_when_there_are_many(tmp_path: Path) -
     assert "claim claim:7  fail" in result.output
     assert "24 more claims pass" in result.output
     assert "claim claim:8 " not in result.output
+
+
+def test_a_native_dump_that_is_not_utf8_is_reported_with_its_line(tmp_path: Path) -> None:
+    trace, claims = _vllm_stream(tmp_path, with_gap=False)
+    trace.write_bytes(trace.read_bytes() + b'{"seq": 4, "batch": "\xff"}\n')
+    result = CliRunner().invoke(main, ["trace", "check", str(trace), "--mode", "best_effort",
+                                       "--source", "vllm-kv", "--claims", str(claims)])
+    assert result.exit_code != 0
+    assert "kv.jsonl:5: error: not UTF-8 text" in str(result.exception)

@@ -54,11 +54,18 @@ def records(path: str, source: str, claims_file: str | None) -> Iterator[tuple[i
                            "(docs/ADAPTERS.md)")
     adapter = replace(ADAPTERS[source], path=path)  # type: ignore[type-var]
     claims = load_claims(claims_file)
-    with file.open("r", encoding="utf-8", errors="strict") as stream:
+    with file.open("rb") as stream:
+        yield from adapter.records(_text_lines(stream, path), claims)
+
+
+def _text_lines(stream: Any, path: str) -> Iterator[tuple[int, str]]:
+    """(line, text) of a native event dump; a line that is not UTF-8 is reported."""
+    for number, raw in enumerate(stream, 1):
         try:
-            yield from adapter.records(enumerate(stream, 1), claims)
+            yield number, raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise TraceInputError(path, 0, f"not UTF-8 text: {exc.reason}") from None
+            raise TraceInputError(path, number, f"not UTF-8 text: {exc.reason}",
+                                  "native event dumps are JSON Lines in UTF-8") from None
 
 
 def check_trace(path: str, mode: Mode, require: tuple[str, ...], claim: str | None,
