@@ -380,9 +380,7 @@ class SymbolicView(View):
         self._chains: dict[tuple[str, int | None], list[Any]] = {}
         self.history_init: list[Any] = []  # H(0) = false, for traces from the initial state
         self.history_steps: list[Any] = []  # H(u+1) = H(u) or f(u)
-        self._moves: dict[tuple[int, Move, int | None], Any] = {}
-        self._preds: dict[tuple[int, int], Any] = {}
-        self._resps: dict[tuple[int, int], Any] = {}
+        self._derived: dict[tuple[Any, ...], Any] = {}
 
     def and_(self, *xs: Any) -> Any:
         xs = tuple(x for x in xs if x is not True)
@@ -430,26 +428,20 @@ class SymbolicView(View):
 
     # derived terms asked for thousands of times while a row is encoded: built once
     # (Z3 shares equal terms anyway, so the formulas are the same; this saves Python)
-    def move(self, t: int, m: Move, c: int | None = None) -> Any:
-        key = (t, m, c)
-        term = self._moves.get(key)
+    def _once(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        term = self._derived.get(key)
         if term is None:
-            term = self._moves[key] = View.move(self, t, m, c)
+            term = self._derived[key] = build()
         return term
+
+    def move(self, t: int, m: Move, c: int | None = None) -> Any:
+        return self._once(("move", t, m, c), lambda: View.move(self, t, m, c))
 
     def pred(self, c: int, t: int) -> Any:
-        key = (c, t)
-        term = self._preds.get(key)
-        if term is None:
-            term = self._preds[key] = View.pred(self, c, t)
-        return term
+        return self._once(("pred", c, t), lambda: View.pred(self, c, t))
 
     def resp(self, c: int, t: int) -> Any:
-        key = (c, t)
-        term = self._resps.get(key)
-        if term is None:
-            term = self._resps[key] = View.resp(self, c, t)
-        return term
+        return self._once(("resp", c, t), lambda: View.resp(self, c, t))
 
     def value(self, key: Key) -> Any:
         var = self.vars.get(key)

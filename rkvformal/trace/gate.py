@@ -156,7 +156,6 @@ FAST_FIELDS: dict[Kind, tuple[str, ...]] = {
            "resident_plus_active_blocks", "usable_blocks")
        for k in (Kind.REFUSED, Kind.DEFERRED, Kind.ADMITTED)},
 }
-SIMPLE_KINDS = frozenset(Kind) - {Kind.GAP, Kind.BOOKKEEPING, *CAPACITY_KINDS}
 
 
 @contextmanager
@@ -209,25 +208,6 @@ class Gate:
     def feed(self, line: int, rec: Mapping[str, Any]) -> None:
         self.records += 1
         self._validate(line, rec)
-        kind = VOCABULARY.get(rec["event"])
-        own = rec.get("claim_id")
-        if (kind in SIMPLE_KINDS and own.__class__ is str and "outcome_claim_id" not in rec
-                and "blocking_claim_ids" not in rec):
-            # the common case, kept short: one claim, named by the record
-            track = self.tracks.get(own) or self._track(own)
-            where = (rec.get("event_sequence"), line)
-            fields = FAST_FIELDS.get(kind)
-            if fields is not None and tuple(map(rec.get, IDENTITY_FIELDS)) == track.identity:
-                # what the flags depend on, read raw: the same flags, without deriving them
-                key = (track.config, kind, tuple(map(rec.get, fields)))
-                out = self.fast.get(key)
-                if out is None:
-                    flags = self._flags(kind, rec, own, track)
-                    out = self.fast[key] = self._outcome(track.config, kind, flags)
-                self._apply(track, out, where)
-                return
-            self._advance(track, kind, self._flags(kind, rec, own, track), where)
-            return
         for track, kind, flags, where in self._concerned(line, rec):
             self._advance(track, kind, flags, where)
 

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from rkvformal.smt.trace import STATE, Active, Move, Phase, Reuse, Source
 from rkvformal.trace.vocabulary import Kind
-from rkvformal.trace.window import NO_EVENTS
+from rkvformal.trace.window import ABSENT_STATE, NO_EVENTS
 
 # Per-claim state names, in a fixed order (the tuple a claim's state is kept in).
 CLAIM_STATE = tuple(name for name, (_k, per_claim) in STATE.items() if per_claim)
@@ -197,8 +197,6 @@ def translate(kind: Kind, f: Flags, before: dict[str, Any], shared: dict[str, An
 
 def initial() -> tuple[dict[str, Any], dict[str, Any]]:
     """A claim nobody has mentioned yet, and the shared state of an idle runtime."""
-    from rkvformal.trace.window import ABSENT_STATE
-
     claim = {name: ABSENT_STATE[name] for name in CLAIM_STATE}
     shared = {name: ABSENT_STATE[name] for name in SHARED_STATE}
     return claim, shared
