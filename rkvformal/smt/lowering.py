@@ -90,10 +90,12 @@ def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = Non
         final = index == len(plan) - 1
         checks_list: list[Check] = []
         for entry in bundle.entries:
-            check = model.prove(entry.atom, entry.qualifier, stage.labels, shrink=final)
+            check = model.search(entry.atom, entry.qualifier, stage.labels, shrink=final)
             checks_list.append(check)
             if not final and check.status is not AtomStatus.PROVEN:
                 break  # this stage is ruled out; the next one decides
+        else:  # every atom was searched: rule out vacuous proofs (with the traces found)
+            checks_list = [model.confirm(c, stage.labels) for c in checks_list]
         checks = tuple(checks_list)
         if all(c.status is AtomStatus.PROVEN for c in checks) and len(checks) == len(
                 bundle.entries):

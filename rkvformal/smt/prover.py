@@ -30,6 +30,7 @@ from rkvformal.smt.trace import ConcreteView, Move, SymbolicView, concretize
 from rkvformal.vocab import Atom, AtomStatus
 
 DEFAULT_BOUND = 12
+WALK = 6  # depths a counterexample's fewest steps are walked up through before bisecting
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,14 @@ class RowModel:
             self.solver.add(z3.Implies(self.lits[label], formula))
         self._flushed = (0, 0)  # history constraints already asserted (init, steps)
         self._windows: dict[int, RowModel] = {}
+        self._inductive: bool | None = None  # invariants_inductive(), once asked
         self._goals: dict[tuple[str, ...], z3.BoolRef] = {}
         self._terms: dict[tuple[Atom, str | None], list[z3.BoolRef]] = {}
+        # full unsat cores (literal names, on and off) of the atoms proven so far
+        self._proofs: dict[tuple[Atom, str | None],
+                           list[tuple[frozenset[str], tuple[str, ...]]]] = {}
+        # traces found under each set of enabled literals (vacuity witnesses)
+        self._traces: dict[frozenset[str], list[z3.ModelRef | ConcreteView]] = {}
 
     # --- literals and goals ------------------------------------------------------
     def assumptions(self, enabled: Iterable[str]) -> list[z3.BoolRef]:
@@ -199,95 +206,206 @@ class RowModel:
 
     def _window(self, k: int) -> RowModel | None:
         """The (k+1)-step induction window, if the model's invariants are inductive."""
+        if not self.invariants_inductive():
+            return None
         if k not in self._windows:
-            window = RowModel(self.row, k + 1, self.timeout_s, induction=True,
-                              solver=self.solver_name, cross_check=self.cross_check,
-                              claims=self.claims)
-            self._windows[k] = window
-        window = self._windows[k]
-        return window if window.invariants_inductive() else None
+            self._windows[k] = RowModel(self.row, k + 1, self.timeout_s, induction=True,
+                                        solver=self.solver_name,
+                                        cross_check=self.cross_check, claims=self.claims)
+        return self._windows[k]
 
     def invariants_inductive(self) -> bool:
         """The strengthening invariants hold after a step from any state where they hold
-        (so assuming them at the start of an induction window is sound)."""
-        cached = getattr(self, "_inductive", None)
-        if cached is None:
+        (so assuming them at the start of an induction window is sound).  Asked once per
+        row: the answer depends on the row's primitives, not on the window's length."""
+        if self._inductive is None:
             probe = RowModel(self.row, 1, self.timeout_s, induction=True,
                              final_invariants=False, solver=self.solver_name,
                              cross_check=self.cross_check, claims=self.claims)
             broken = probe.v.not_(probe.v.and_(*invariants(probe.v, 1)))
             lit = probe.goal(("invariant-broken",), broken)
             # no literal is fixed: the invariants must survive every subset of primitives
-            cached = probe._verdict([lit]) == z3.unsat
-            self._inductive = cached
-        return cached
+            self._inductive = probe._verdict([lit]) == z3.unsat
+        return self._inductive
 
     def prove(self, atom: Atom, qualifier: str | None, enabled: Iterable[str],
               shrink: bool = True) -> Check:
         """Check one atom; `shrink=False` skips building a presentable counterexample
         (a stage that is only being ruled out needs the verdict, not the trace)."""
+        return self.confirm(self.search(atom, qualifier, enabled, shrink), enabled)
+
+    def search(self, atom: Atom, qualifier: str | None, enabled: Iterable[str],
+               shrink: bool = True) -> Check:
+        """Look for a violation.  A PROVEN answer here only says that none exists up to
+        K: `confirm` must still rule out a vacuous proof before it is reported (a stage
+        that another atom rules out never needs that check)."""
         enabled = tuple(enabled)
         base = self.assumptions(enabled)
+        reused = self._known_proof(atom, qualifier, base)
+        if reused is not None:
+            return Check(atom, AtomStatus.PROVEN, self.K, reused)
+        clean = 0  # no violation within this many steps (nothing known yet)
+        for trace in self._witnesses(enabled):  # a trace found for another question
+            if ATOMS[atom].first_violation(trace, qualifier) is not None:
+                if not shrink:
+                    return Check(atom, AtomStatus.REFUTED, self.K)
+                return self._counterexample(atom, qualifier, enabled, base, clean, trace)
         goal = self.violation_goal(atom, qualifier)
         answer = self._verdict(base + [goal])
         if answer == z3.unknown:
             return Check(atom, AtomStatus.UNKNOWN, self.K,
                          reason=f"solver unknown: {self.solver.reason_unknown()}")
         if answer == z3.unsat:
-            core = tuple(sorted(str(lit) for lit in self.solver.unsat_core()
-                                if str(lit) in self.lits))
-            trigger = self.goal(("trigger", atom.value), ATOMS[atom].triggered(self.v))
-            reach = self._verdict(base + [trigger])
-            if reach == z3.unknown:
-                return Check(atom, AtomStatus.UNKNOWN, self.K,
-                             reason=f"vacuity check unknown: {self.solver.reason_unknown()}")
-            if reach == z3.unsat:
-                return Check(atom, AtomStatus.VACUOUS, self.K, core,
-                             reason=f"vacuous: no trace up to k={self.K} in which "
-                                    f"{ATOMS[atom].trigger_words}")
+            full = self.solver.unsat_core()
+            core = tuple(sorted(str(lit) for lit in full if str(lit) in self.lits))
+            used = frozenset(str(lit) for lit in full if not lit.eq(goal))
+            self._proofs.setdefault((atom, qualifier), []).append((used, core))
             return Check(atom, AtomStatus.PROVEN, self.K, core)
-        if not shrink:
-            return Check(atom, AtomStatus.REFUTED, self.K)
-        return self._counterexample(atom, qualifier, base)
+        return self._refuted(atom, qualifier, enabled, base, shrink, clean)
 
-    def _counterexample(self, atom: Atom, qualifier: str | None,
-                        base: list[z3.BoolRef]) -> Check:
-        """Shrink a refutation: fewest steps, scenario numbers, then smallest numbers."""
-        first = concretize(self.v, self.solver.model())
+    def _refuted(self, atom: Atom, qualifier: str | None, enabled: tuple[str, ...],
+                 base: list[z3.BoolRef], shrink: bool, clean: int) -> Check:
+        """The solver just found a violation (none exists within `clean` steps)."""
+        if not shrink:
+            self._witness(enabled, self.solver.model())
+            return Check(atom, AtomStatus.REFUTED, self.K)
+        return self._counterexample(atom, qualifier, enabled, base, clean,
+                                    concretize(self.v, self.solver.model()))
+
+    def _known_proof(self, atom: Atom, qualifier: str | None,
+                     base: list[z3.BoolRef]) -> tuple[str, ...] | None:
+        """The core of an earlier proof of this atom whose every assumption (literals on
+        and off) is also assumed now: the same unsat core refutes the violation again,
+        so a later stage that only switched on primitives the proof did not mention
+        needs no new solver call.  Returns that proof's reported core."""
+        assumed = {str(lit) for lit in base}
+        for used, core in self._proofs.get((atom, qualifier), ()):
+            if used <= assumed:
+                return core
+        return None
+
+    def confirm(self, check: Check, enabled: Iterable[str]) -> Check:
+        """Turn a PROVEN search answer into PROVEN, VACUOUS or UNKNOWN: the atom's
+        trigger must be reachable under the same literals.  A trace already found under
+        them (a counterexample of another atom, another trigger's witness) settles it
+        without a solver call when the trigger holds in it."""
+        if check.status is not AtomStatus.PROVEN:
+            return check
+        atom = check.atom
+        enabled = tuple(enabled)
+        if any(ATOMS[atom].triggered(trace) for trace in self._witnesses(enabled)):
+            return check
+        trigger = self.goal(("trigger", atom.value), ATOMS[atom].triggered(self.v))
+        reach = self._verdict(self.assumptions(enabled) + [trigger])
+        if reach == z3.unknown:
+            return Check(atom, AtomStatus.UNKNOWN, self.K,
+                         reason=f"vacuity check unknown: {self.solver.reason_unknown()}")
+        if reach == z3.unsat:
+            return Check(atom, AtomStatus.VACUOUS, self.K, check.core,
+                         reason=f"vacuous: no trace up to k={self.K} in which "
+                                f"{ATOMS[atom].trigger_words}")
+        self._witness(enabled, self.solver.model())
+        return check
+
+    def _witness(self, enabled: tuple[str, ...], found: z3.ModelRef | ConcreteView) -> None:
+        """Keep a trace the solver found under these literals (read back when needed)."""
+        self._traces.setdefault(frozenset(enabled), []).append(found)
+
+    def _witnesses(self, enabled: tuple[str, ...]) -> list[ConcreteView]:
+        """Every trace found so far under exactly these literals, as concrete traces."""
+        traces = self._traces.get(frozenset(enabled), [])
+        for i, found in enumerate(traces):
+            if isinstance(found, z3.ModelRef):
+                traces[i] = concretize(self.v, found)
+        return traces  # type: ignore[return-value]
+
+    def _counterexample(self, atom: Atom, qualifier: str | None, enabled: tuple[str, ...],
+                        base: list[z3.BoolRef], clean: int, first: ConcreteView) -> Check:
+        """Shrink a refutation (`first` violates the atom): fewest steps, scenario
+        numbers, then smallest numbers."""
+        self._witness(enabled, first)
         found = ATOMS[atom].first_violation(first, qualifier)
-        # fewest steps: "a violation within d steps" is monotone in d, so bisect
-        lo, depth = 1, (found[0] + 1) if found else self.K
-        while lo < depth:
-            mid = (lo + depth) // 2
-            if self._check(base + [self.violation_goal(atom, qualifier, mid)]) == z3.sat:
-                depth = mid
-            else:
-                lo = mid + 1
+        depth, quiet = self._fewest_steps(atom, qualifier, base, clean + 1,
+                                          (found[0] + 1) if found else self.K)
         assumed = base + [self.violation_goal(atom, qualifier, depth)]
+        if quiet:
+            assumed.append(self.idle_goal(depth))
         # exactly the scenario (its claims, nothing else) or small numbers: a half-met
         # scenario would put its name on numbers it does not have
-        scenario_used = False
+        scenario_used = current = False  # current: the solver's model is for `assumed`
         scenario = self.row.scenario
         if scenario is not None:
             with_scenario = assumed + [self.scenario_goal(scenario, True)]
             if self._check(with_scenario) == z3.sat:
                 assumed, scenario_used = with_scenario, True
+                current = True
         if not scenario_used:
-            assumed = self._shrink_numbers(assumed)
-        answer = self._check(assumed)
-        if answer != z3.sat:  # only a timeout can get here: keep the first model
-            trace = first
+            assumed, current = self._shrink_numbers(assumed)
+        if not current and self._check(assumed) != z3.sat:
+            trace = first  # only a timeout can get here: keep the first model
         else:
             trace = concretize(self.v, self.solver.model())
+            self._witness(enabled, trace)
         where = ATOMS[atom].first_violation(trace, qualifier)
         step, claim = where if where else (None, None)
         return Check(atom, AtomStatus.REFUTED, self.K, trace=trace, violation_step=step,
                      violation_claim=claim, scenario_used=scenario_used)
 
-    def _shrink_numbers(self, assumed: list[z3.BoolRef]) -> list[z3.BoolRef]:
+    def idle_goal(self, depth: int) -> z3.BoolRef:
+        """Every move from step `depth` on is IDLE (the part after a violation that a
+        counterexample never shows)."""
+        v = self.v
+        rest = v.and_(*(v.move(t, Move.IDLE) for t in range(depth, self.K)))
+        return self.goal(("idle", str(depth)), rest)
+
+    def _fewest_steps(self, atom: Atom, qualifier: str | None, base: list[z3.BoolRef],
+                      lower: int, upper: int) -> tuple[int, bool]:
+        """The fewest steps d within which the atom is violated (none exists within
+        lower - 1 steps, one within `upper`), and whether the trace can idle after them.
+
+        "A violation within d steps" is monotone in d.  Most counterexamples are a few
+        steps deep and a probe that finds nothing within a few steps is cheap, so walk
+        up the first WALK depths, then bisect.  Each probe also asks the trace to idle
+        after step d: that leaves the solver nothing to invent after the violation (a
+        satisfiable probe costs about half), and idling after d is again monotone in d.
+        The tail may only make the answer deeper, never wrong: the depth it gives is
+        checked against the untailed question one step shallower, and when that one
+        holds (or no trace idles) plain bisection decides."""
+        def within(d: int, quiet: bool) -> z3.CheckSatResult:
+            goals = [self.violation_goal(atom, qualifier, d)]
+            if quiet:
+                goals.append(self.idle_goal(d))
+            return self._check(base + goals)
+
+        lo, hi = lower, upper
+        while lo < hi and lo <= WALK:
+            if within(lo, True) == z3.sat:
+                hi = lo
+            else:
+                lo += 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if within(mid, True) == z3.sat:
+                hi = mid
+            else:
+                lo = mid + 1
+        tailed = hi < upper or within(hi, True) == z3.sat
+        if tailed and (hi == lower or within(hi - 1, False) != z3.sat):
+            return hi, True
+        lo, hi = lower, (hi - 1 if tailed else upper)  # a violation exists within hi
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if within(mid, False) == z3.sat:
+                hi = mid
+            else:
+                lo = mid + 1
+        return hi, False
+
+    def _shrink_numbers(self, assumed: list[z3.BoolRef]) -> tuple[list[z3.BoolRef], bool]:
         """Small numbers, cheaply: gallop up a bound on the sum of the trace's numbers
         (usable, demand, ranges, durations, priorities, unclaimed cache) until the
-        counterexample fits; the result is within twice the smallest such sum."""
+        counterexample fits; the result is within twice the smallest such sum.  Also
+        says whether the solver's current model is one for the returned assumptions."""
         v = self.v
         # preferences first, each kept only if a counterexample still exists with it
         preferences = {
@@ -305,8 +423,8 @@ class RowModel:
             goal = self.goal(("cost", str(assumed[-1]), str(limit)), cost <= limit)
             answer = self._check(assumed + [goal])
             if answer == z3.sat:
-                return assumed + [goal]
+                return assumed + [goal], True
             if answer == z3.unknown:
                 break
             limit *= 2
-        return assumed
+        return assumed, False

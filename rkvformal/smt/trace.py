@@ -16,6 +16,7 @@ so the same Python function builds a Z3 term or computes a bool.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from enum import IntEnum
 from typing import Any
 
 import z3
+from z3 import z3core
 
 CLAIMS = (0, 1)  # two claim slots: enough for priority order and attribution
 
@@ -375,6 +377,7 @@ class SymbolicView(View):
         # a private context per model: Z3's answers then depend only on this model,
         # not on what else the process proved before (deterministic output)
         self.ctx = ctx if ctx is not None else z3.Context()
+        self._ref = self.ctx.ref()
         self.prefix = prefix
         self.vars: dict[Key, Any] = {}
         self._chains: dict[tuple[str, int | None], list[Any]] = {}
@@ -382,25 +385,41 @@ class SymbolicView(View):
         self.history_steps: list[Any] = []  # H(u+1) = H(u) or f(u)
         self._derived: dict[tuple[Any, ...], Any] = {}
 
+    # The connectives call Z3's C API directly: a row builds some 10^5 of them, and
+    # z3.And/Or/If/Not spend 5-10x longer checking and coercing their arguments than
+    # Z3 takes to build the term.  The terms are exactly the ones z3.py would build
+    # (the same C calls on the same arguments), so the solver sees the same problem.
     def and_(self, *xs: Any) -> Any:
         xs = tuple(x for x in xs if x is not True)
         if any(x is False for x in xs):
             return z3.BoolVal(False, self.ctx)
-        return z3.And(*xs) if xs else z3.BoolVal(True, self.ctx)
+        return self._nary(z3core.Z3_mk_and, xs) if xs else z3.BoolVal(True, self.ctx)
 
     def or_(self, *xs: Any) -> Any:
         xs = tuple(x for x in xs if x is not False)
         if any(x is True for x in xs):
             return z3.BoolVal(True, self.ctx)
-        return z3.Or(*xs) if xs else z3.BoolVal(False, self.ctx)
+        return self._nary(z3core.Z3_mk_or, xs) if xs else z3.BoolVal(False, self.ctx)
 
     def not_(self, x: Any) -> Any:
         if isinstance(x, bool):
             return z3.BoolVal(not x, self.ctx)
-        return z3.Not(x)
+        return z3.BoolRef(z3core.Z3_mk_not(self._ref, x.as_ast()), self.ctx)
 
     def ite(self, cond: Any, then: Any, other: Any) -> Any:
-        return z3.If(cond, then, other)
+        for kind in (z3.BoolRef, z3.ArithRef):
+            if isinstance(cond, z3.BoolRef) and isinstance(then, kind) and \
+                    isinstance(other, kind):
+                term = z3core.Z3_mk_ite(self._ref, cond.as_ast(), then.as_ast(),
+                                        other.as_ast())
+                return kind(term, self.ctx)
+        return z3.If(cond, then, other)  # Python values in it: let z3 coerce them
+
+    def _nary(self, make: Callable[..., Any], xs: tuple[Any, ...]) -> Any:
+        args = (z3.Ast * len(xs))()
+        for i, x in enumerate(xs):
+            args[i] = x.as_ast()
+        return z3.BoolRef(make(self._ref, len(xs), args), self.ctx)
 
     def ever(self, tag: str, c: int | None, t: int, f: Callable[[int], Any]) -> Any:
         """History as state: H(u) = "f held before step u", with H(u+1) = H(u) or f(u).
@@ -443,16 +462,19 @@ class SymbolicView(View):
     def resp(self, c: int, t: int) -> Any:
         return self._once(("resp", c, t), lambda: View.resp(self, c, t))
 
+    def name(self, key: Key) -> str:
+        """The Z3 name of a variable (the solver's models are read back by it)."""
+        label = self.prefix + key.name
+        if key.t is not None:
+            label += f"@{key.t}"
+        if key.c is not None:
+            label += f"#c{key.c}"
+        return label
+
     def value(self, key: Key) -> Any:
         var = self.vars.get(key)
         if var is None:
-            kind, _pc, _role = SCHEMA[key.name]
-            label = key.name
-            if key.t is not None:
-                label += f"@{key.t}"
-            if key.c is not None:
-                label += f"#c{key.c}"
-            var = z3.Const(self.prefix + label, _sort(kind, self.ctx))
+            var = z3.Const(self.name(key), _sort(SCHEMA[key.name][0], self.ctx))
             self.vars[key] = var
         return var
 
@@ -486,10 +508,36 @@ class ConcreteView(ConcreteLogic):
         return self.values[key]
 
 
+# one constant's interpretation in a model's SMT-LIB text (`(- 5)` for negatives)
+_DEFINITION = re.compile(r"\(define-fun (\|[^|]*\||[^\s()|]+) \(\) (?:Int|Bool)\s+"
+                         r"(\(- \d+\)|\d+|true|false)\)")
+
+
+def model_values(model: z3.ModelRef) -> dict[str, int | bool]:
+    """Every constant a model interprets, by name, read from the model's text in one
+    call: asking Z3 for a thousand constants one at a time costs ten times more."""
+    values: dict[str, int | bool] = {}
+    for name, text in _DEFINITION.findall(model.sexpr()):
+        if name.startswith("|"):
+            name = name[1:-1]
+        if text == "true" or text == "false":
+            values[name] = text == "true"
+        elif text.startswith("("):
+            values[name] = -int(text[3:-1])
+        else:
+            values[name] = int(text)
+    return values
+
+
 def concretize(view: SymbolicView, model: z3.ModelRef) -> ConcreteView:
-    """Read every variable of a K-step trace out of a Z3 model."""
+    """Read every variable of a K-step trace out of a Z3 model.  A constant the model
+    leaves out is unconstrained: it reads as Z3's model completion would (0, false)."""
+    interpreted = model_values(model)
     values: dict[Key, int | bool] = {}
     for key in all_keys(view.K, view.claims):
-        term = model.eval(view.value(key), model_completion=True)
-        values[key] = bool(z3.is_true(term)) if z3.is_bool(term) else term.as_long()
+        kind = SCHEMA[key.name][0]
+        value = interpreted.get(view.name(key))
+        if value is None:
+            value = False if kind == "bool" else 0
+        values[key] = value
     return ConcreteView(view.K, values, view.claims)
