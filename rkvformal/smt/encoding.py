@@ -246,7 +246,7 @@ def _step(enc: Encoding, t: int) -> list[Formula]:
     mv, mc = v.ch("mv", t), v.ch("mc", t)
     legal = [int(m) for m in Move]
     add(v.or_(*(mv == m for m in legal)))
-    add(v.and_(mc >= 0, mc <= 1))
+    add(v.and_(mc >= 0, mc <= len(v.claims) - 1))  # a claim slot of the model
     claim_move = v.or_(*(mv == int(m) for m in Move if m.takes_claim))
     add(v.implies(v.not_(claim_move), mc == 0))  # canonical argument for non-claim moves
 
