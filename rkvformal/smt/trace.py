@@ -378,6 +378,7 @@ class SymbolicView(View):
         # not on what else the process proved before (deterministic output)
         self.ctx = ctx if ctx is not None else z3.Context()
         self._ref = self.ctx.ref()
+        self._values: dict[tuple[type, int], Any] = {}
         self.prefix = prefix
         self.vars: dict[Key, Any] = {}
         self._chains: dict[tuple[str, int | None], list[Any]] = {}
@@ -407,13 +408,25 @@ class SymbolicView(View):
         return z3.BoolRef(z3core.Z3_mk_not(self._ref, x.as_ast()), self.ctx)
 
     def ite(self, cond: Any, then: Any, other: Any) -> Any:
-        for kind in (z3.BoolRef, z3.ArithRef):
-            if isinstance(cond, z3.BoolRef) and isinstance(then, kind) and \
-                    isinstance(other, kind):
-                term = z3core.Z3_mk_ite(self._ref, cond.as_ast(), then.as_ast(),
-                                        other.as_ast())
-                return kind(term, self.ctx)
-        return z3.If(cond, then, other)  # Python values in it: let z3 coerce them
+        if isinstance(cond, z3.BoolRef):
+            then, other = self._value_term(then), self._value_term(other)
+            for kind in (z3.BoolRef, z3.ArithRef):
+                if isinstance(then, kind) and isinstance(other, kind):
+                    term = z3core.Z3_mk_ite(self._ref, cond.as_ast(), then.as_ast(),
+                                            other.as_ast())
+                    return kind(term, self.ctx)
+        return z3.If(cond, then, other)  # anything else: let z3 coerce it
+
+    def _value_term(self, x: Any) -> Any:
+        """A Python bool or int as the Z3 value z3.If would make of it (built once)."""
+        if not isinstance(x, (bool, int)):
+            return x
+        key = (type(x), int(x))
+        term = self._values.get(key)
+        if term is None:
+            term = z3.BoolVal(x, self.ctx) if isinstance(x, bool) else z3.IntVal(x, self.ctx)
+            self._values[key] = term
+        return term
 
     def _nary(self, make: Callable[..., Any], xs: tuple[Any, ...]) -> Any:
         args = (z3.Ast * len(xs))()
@@ -503,9 +516,20 @@ class ConcreteView(ConcreteLogic):
         self.K = K
         self.values = values
         self.claims = claims
+        self._ever: dict[tuple[str, int | None], list[bool]] = {}
 
     def value(self, key: Key) -> Any:
         return self.values[key]
+
+    def ever(self, tag: str, c: int | None, t: int, f: Callable[[int], Any]) -> Any:
+        """As View.ever, remembered per (tag, c) (the tag names f): one trace is read
+        many times (first violations, triggers), and every reading asks every prefix."""
+        if t < 0:
+            return False
+        known = self._ever.setdefault((tag, c), [])
+        while len(known) <= min(t, self.K - 1):
+            known.append((known[-1] if known else False) or bool(f(len(known))))
+        return known[min(t, self.K - 1)]
 
 
 # one constant's interpretation in a model's SMT-LIB text (`(- 5)` for negatives)
