@@ -1,28 +1,34 @@
 """Throughput and memory of `trace check` on a synthetic claim-event JSONL trace.
 
-    python3 benchmarks/trace_gate.py [--events 1000000] [--claims 20000] [--keep FILE]
+    python3 benchmarks/trace_gate.py [--events 1000000] [--claims 20000] [--repeat 3]
+                                     [--keep FILE]
 
 The trace interleaves many claims (round robin, so every claim is open for most of
 the run), each living the positive offload lifecycle of the papers' reference gate
 (accepted, materialized, offloaded, restore_required, restored, reuse_after_restore,
 offloaded, restore_required, restoration_failed, refusal) and then starting over under
 a new claim id.  Records carry the identity tuple, so they are of realistic size.
-Measured: wall time of the gate alone (reading + judging, one process, one core), in
-events per second, and the process's peak resident memory (ru_maxrss), compared with
-the same run on a trace ten times shorter: memory must follow the claims, not the
-events.  docs/BENCHMARKS.md records the figures.
+Measured in a fresh process (imports excluded), on one core: `check_trace` (reading,
+judging, the verdict with one result per claim), as CPU seconds (`time.process_time`:
+other jobs on the machine do not count) and wall seconds, in records per CPU second;
+then the text report of that verdict (what `trace check` prints by default); and the
+process's peak resident memory (ru_maxrss), compared with the same run on a trace ten
+times shorter: memory must follow the claims, not the events.  Each figure is the
+median of --repeat runs.  --keep FILE keeps the --events trace.  docs/BENCHMARKS.md
+records the figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import benchlib
 import orjson
 
 LIFECYCLE = [
@@ -40,6 +46,7 @@ LIFECYCLE = [
     ("resident_claim_restoration_failed", {"claim_scoped_outcome_type": "refusal"}),
     ("active_request_refused", {"outcome_type": "refusal"}),
 ]
+REQUIRE = ("restored", "reused_after_restore", "restoration_failed", "outcome")
 
 
 def write_trace(path: Path, events: int, claims: int) -> None:
@@ -67,22 +74,32 @@ def write_trace(path: Path, events: int, claims: int) -> None:
                 position[k], generation[k] = 0, generation[k] + 1
 
 
-def measure(path: Path) -> tuple[float, int, str]:
-    """Run the gate in a fresh process; (seconds, peak RSS in KiB, verdict)."""
-    code = (
-        "import resource, sys, time\n"
-        "from rkvformal.trace.commands import check_trace\n"
-        "from rkvformal.vocab import Mode\n"
-        "t = time.perf_counter()\n"
-        f"v = check_trace({str(path)!r}, Mode.OFFLOADABLE, "
-        "('restored', 'reused_after_restore', 'restoration_failed', 'outcome'), None)\n"
-        "dt = time.perf_counter() - t\n"
-        "print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, v.status.value, "
-        "len(v.claims))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True).stdout.split()
-    return float(out[0]), int(out[1]), f"{out[2]} ({out[3]} claims)"
+# the child: check_trace as `trace check` calls it, then the text report to nowhere
+CHILD = """
+import io, resource, sys, time
+from rich.console import Console
+from rkvformal.trace.commands import check_trace
+from rkvformal.trace.report import render_text
+from rkvformal.vocab import Mode
+cpu, wall = time.process_time(), time.perf_counter()
+v = check_trace(sys.argv[1], Mode.OFFLOADABLE, tuple(sys.argv[2:]), None)
+cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+text = time.process_time()
+render_text([v], Console(file=io.StringIO(), width=160, soft_wrap=False))
+text = time.process_time() - text
+print(cpu, wall, text, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, v.status.value,
+      len(v.claims), v.records)
+"""
+
+
+def measure(path: Path) -> tuple[float, float, float, int, str, int]:
+    """One fresh process: (CPU s, wall s, text report CPU s, peak RSS KiB, verdict,
+    records)."""
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path), *REQUIRE], check=True,
+                         capture_output=True, text=True, cwd=benchlib.ROOT,
+                         env=benchlib.cli_env()).stdout.split()
+    return (float(out[0]), float(out[1]), float(out[2]), int(out[3]),
+            f"{out[4]} ({out[5]} claims)", int(out[6]))
 
 
 def main() -> None:
@@ -90,19 +107,25 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--claims", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, default=None, metavar="FILE",
+                        help="keep the --events trace as FILE")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, python "
-          f"{platform.python_version()}; load {os.getloadavg()[0]:.2f}")
+    print(f"machine: {benchlib.machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         for events in (args.events // 10, args.events):
             path = Path(tmp) / f"trace-{events}.jsonl"
-            write_trace(path, events, min(args.claims, events // len(LIFECYCLE)))
-            size = path.stat().st_size
-            runs = sorted(measure(path) for _ in range(args.repeat))
-            seconds, rss, verdict = runs[len(runs) // 2]
-            print(f"{events:>9} events  {size / 1e6:7.1f} MB  {seconds:6.2f} s  "
-                  f"{events / seconds:>9,.0f} events/s  peak RSS {rss / 1024:6.1f} MiB  "
+            write_trace(path, events, max(1, min(args.claims, events // len(LIFECYCLE))))
+            runs = [measure(path) for _ in range(args.repeat)]
+            cpu, wall, text = (statistics.median(r[i] for r in runs) for i in range(3))
+            rss, verdict, records = max(r[3] for r in runs), runs[0][4], runs[0][5]
+            print(f"{events:>9} events  {path.stat().st_size / 1e6:7.1f} MB  "
+                  f"CPU {cpu:6.2f} s (runs {', '.join(f'{r[0]:.2f}' for r in runs)})  "
+                  f"{records / cpu:>9,.0f} records/s  wall {wall:6.2f} s  "
+                  f"text report {text:5.2f} s  peak RSS {rss / 1024:6.1f} MiB  "
                   f"verdict {verdict}")
+            if args.keep is not None and events == args.events:
+                shutil.copyfile(path, args.keep)
+    print(f"after: {benchlib.load()}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from rkvformal.errors import InputFailure, one_of
 from rkvformal.trace.gate import Gate, Status, TraceVerdict
-from rkvformal.trace.reader import read_jsonl
+from rkvformal.trace.reader import Batch, batches, pairs, read_batches
 from rkvformal.trace.report import render_json, render_text
 from rkvformal.trace.schema import TraceInputError
 from rkvformal.trace.vocabulary import STAGES
@@ -37,12 +37,17 @@ def _console() -> Console:
 
 def records(path: str, source: str, claims_file: str | None) -> Iterator[tuple[int, Any]]:
     """The canonical records of one trace file, from whichever source format."""
+    return pairs(record_batches(path, source, claims_file))
+
+
+def record_batches(path: str, source: str, claims_file: str | None) -> Iterator[Batch]:
+    """`records`, in `reader.Batch`es (what `Gate.consume_batches` takes)."""
     file = Path(path)
     if not file.is_file():
         raise InputFailure(f"error: {path}: no such trace file")
     if source == "jsonl":
         with file.open("rb") as stream:
-            yield from read_jsonl(stream, path)
+            yield from read_batches(stream, path)
         return
     from dataclasses import replace
 
@@ -55,7 +60,7 @@ def records(path: str, source: str, claims_file: str | None) -> Iterator[tuple[i
     adapter = replace(ADAPTERS[source], path=path)  # type: ignore[type-var]
     claims = load_claims(claims_file)
     with file.open("rb") as stream:
-        yield from adapter.records(_text_lines(stream, path), claims)
+        yield from batches(adapter.records(_text_lines(stream, path), claims))
 
 
 def _text_lines(stream: Any, path: str) -> Iterator[tuple[int, str]]:
@@ -71,7 +76,7 @@ def _text_lines(stream: Any, path: str) -> Iterator[tuple[int, str]]:
 def check_trace(path: str, mode: Mode, require: tuple[str, ...], claim: str | None,
                 source: str = "jsonl", claims_file: str | None = None) -> TraceVerdict:
     gate = Gate(mode, require, claim, path)
-    gate.consume(records(path, source, claims_file))
+    gate.consume_batches(record_batches(path, source, claims_file))
     return gate.verdict()
 
 

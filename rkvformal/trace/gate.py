@@ -16,16 +16,19 @@ claim bundle); after a sequence gap nothing that has not already failed can pass
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 from rkvformal.semantics.bundles import load_stdlib
 from rkvformal.smt.obligations import ATOMS, AtomDef
 from rkvformal.smt.trace import Move, Phase
 from rkvformal.trace import schema
+from rkvformal.trace.reader import Batch, batches
 from rkvformal.trace.schema import TraceInputError
 from rkvformal.trace.steps import CLAIM_STATE, SHARED_STATE, Flags, Step, initial, translate
 from rkvformal.trace.vocabulary import (
@@ -73,6 +76,8 @@ def json_type(value: Any) -> str:
 
 
 class Status(Enum):
+    __hash__ = object.__hash__  # C-level (as `Kind`): a verdict hashes one per claim
+
     PASS = "pass"
     FAIL = "fail"
     UNKNOWN = "unknown"
@@ -83,6 +88,43 @@ class Location(NamedTuple):
 
     sequence: int | None  # the record's event_sequence (None: the trace has none)
     line: int
+
+
+_SLOT = {stage: 2 * i for i, stage in enumerate(STAGES)}  # a stage's place in `seen` lists
+_ACCEPTED = _SLOT["accepted"] + 1  # where the line of a claim's acceptance is
+_UNSEEN = [None] * (2 * len(STAGES))
+
+
+class StageLocations(Mapping[str, Location]):
+    """A claim's first observation of each stage, in STAGES order.  The gate keeps
+    the sequence and line of each in one flat list; the `Location` is made when it is
+    read (a verdict on 100,000 claims would make 800,000 of them, and the text report
+    reads only the failing claims')."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self, seen: Sequence[Any]) -> None:
+        self._seen = seen  # [sequence, line] per stage of STAGES (line None: not seen)
+
+    def __getitem__(self, stage: str) -> Location:
+        i = _SLOT[stage]
+        line = self._seen[i + 1]
+        if line is None:
+            raise KeyError(stage)
+        return Location(self._seen[i], line)
+
+    def __contains__(self, stage: object) -> bool:
+        i = _SLOT.get(stage)  # type: ignore[call-overload]
+        return i is not None and self._seen[i + 1] is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (s for s in STAGES if self._seen[_SLOT[s] + 1] is not None)
+
+    def __len__(self) -> int:
+        return sum(line is not None for line in self._seen[1::2])
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
 
 
 @dataclass(frozen=True)
@@ -128,16 +170,19 @@ class _Track:
     name: str
     config: int
     identity: tuple[Any, ...] | None = None  # IDENTITY_FIELDS values, first seen
-    stages: dict[str, tuple[Any, int]] = field(default_factory=dict)  # stage -> (seq, line)
-    broken: dict[int, list[tuple[Any, int]]] = field(default_factory=dict)  # atom index ->
-    after_gap: set[int] = field(default_factory=set)  # atoms first broken after a gap
-    accepted: bool = False
+    whole: bool = False  # every identity value is known (none is None)
+    # the first observation of each of STAGES: its sequence and line at _SLOT[stage] and
+    # the next index (line None: not observed); a flat list is a third of a dict of pairs
+    seen: list[Any] = field(default_factory=_UNSEEN.copy)
+    # atom index -> where it broke (made on the first break: most claims never break)
+    broken: dict[int, list[tuple[Any, int]]] | None = None
+    after_gap: frozenset[int] = frozenset()  # atoms first broken after a gap
 
 
 # (required blocks, priority, claim state, shared state, history tags)
 _Config = tuple[int, int, tuple[Any, ...], tuple[Any, ...], frozenset[str]]
-# (next config, atoms broken, stages observed, predicate lost)
-_Outcome = tuple[int, tuple[int, ...], tuple[str, ...], bool]
+# (next config, atoms broken, stages observed (their _SLOT), predicate lost)
+_Outcome = tuple[int, tuple[int, ...], tuple[int, ...], bool]
 # Kinds whose flags (for a record naming only its own claim, with that claim's identity
 # values) are a function of these raw fields (plus, when the record has an outcome claim
 # or blocking list naming its own claim alone, which of the two it has and whether it
@@ -156,6 +201,19 @@ FAST_FIELDS: dict[Kind, tuple[str, ...]] = {
            "resident_plus_active_blocks", "usable_blocks")
        for k in (Kind.REFUSED, Kind.DEFERRED, Kind.ADMITTED)},
 }
+
+
+# event name -> (kind, its FAST_FIELDS or None), for the kinds a record naming only its
+# own claim is a step of that claim for (bookkeeping and gaps are the trace's business)
+_OWN_KINDS: dict[str, tuple[Kind, tuple[str, ...] | None]] = {
+    name: (kind, FAST_FIELDS.get(kind)) for name, kind in VOCABULARY.items()
+    if kind not in (Kind.BOOKKEEPING, Kind.GAP)}
+_IDENTITY_OF = itemgetter(*IDENTITY_FIELDS)  # a record's identity values, if it has all
+# field -> the types its value may have as is (null: absent); a list field's strings are
+# looked at one by one
+_PLAIN_TYPES: dict[str, frozenset[type]] = {
+    name: frozenset((type(None),) if wanted is list else (type(None), *wanted))
+    for name, (wanted, _words) in FIELD_TYPES.items()}
 
 
 @contextmanager
@@ -184,6 +242,8 @@ class Gate:
         unknown = [s for s in self.required if s not in STAGES]
         if unknown:
             raise ValueError(f"unknown stage {unknown[0]!r}; stages: {', '.join(STAGES)}")
+        # where the lines of the acceptance and of each required stage are kept
+        self._needed = [_ACCEPTED, *(_SLOT[s] + 1 for s in self.required)]
         self.atoms: tuple[tuple[AtomDef, str | None], ...] = tuple(
             (ATOMS[e.atom], e.qualifier) for e in bundle.entries)
         self.local = tuple(i for i, (d, _q) in enumerate(self.atoms) if d.atom not in PAIRWISE)
@@ -207,77 +267,114 @@ class Gate:
     # --- feeding -------------------------------------------------------------------
     def feed(self, line: int, rec: Mapping[str, Any]) -> None:
         self.records += 1
+        self._feed(line, rec)
+
+    def _feed(self, line: int, rec: Mapping[str, Any]) -> None:
+        """One record, the general way (`records` is counted by the caller)."""
         self._validate(line, rec)
-        for track, kind, flags, where in self._concerned(line, rec):
-            self._advance(track, kind, flags, where)
+        kind, names = self._concerned(line, rec)
+        seq, tracks = rec.get("event_sequence"), self.tracks
+        for name in names:
+            self._step(tracks.get(name) or self._track(name), kind, rec, name, seq, line)
+
+    def _step(self, track: _Track, kind: Kind, rec: Mapping[str, Any], name: str, seq: Any,
+              line: int) -> None:
+        """The record, for claim `name` (`track`): what it says, what that does."""
+        flags = self._flags(kind, rec, name, track)
+        self._apply(track, self._outcome(track.config, kind, flags), seq, line)
 
     def consume(self, records: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
-        """`feed` every record; the common case inlined with locals (the hot loop)."""
-        with _no_cyclic_gc():
-            self._consume(records)
+        """`feed` every record."""
+        self.consume_batches(batches(records))
 
-    def _consume(self, records: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
-        tracks, fast, vocabulary, feed = self.tracks, self.fast, VOCABULARY.get, self.feed
-        fast_fields, identity_fields = FAST_FIELDS.get, IDENTITY_FIELDS
-        count = 0
-        for line, rec in records:
-            kind = vocabulary(rec["event"])
+    def consume_batches(self, chunks: Iterable[Batch]) -> None:
+        """`feed` every record of every batch (`reader.read_batches` reads them)."""
+        with _no_cyclic_gc():
+            for batch in chunks:
+                self._consume(batch)
+
+    def _consume(self, batch: Batch) -> None:
+        """The hot loop.  A record that names only its own claim is, for a claim not
+        seen before, one `_step`; for a known claim carrying the identity values it
+        already has, one lookup in a memo keyed by the raw fields its kind reads
+        (`FAST_FIELDS`).  Anything else is `_feed`."""
+        tracks, fast, feed = self.tracks, self.fast, self._feed
+        kinds, identity_of = _OWN_KINDS.get, _IDENTITY_OF
+        self.records += len(batch.records)
+        for line, rec, event, seq in zip(*batch, strict=True):
             own = rec.get("claim_id")
-            fields = fast_fields(kind) if own.__class__ is str else None
-            if fields is not None:
-                extra: tuple[Any, ...] = ()
-                if "outcome_claim_id" in rec or "blocking_claim_ids" in rec:
-                    # still only its own claim if the outcome and blocking list name it alone
-                    outcome_claim, blocking = rec.get("outcome_claim_id"), rec.get(
-                        "blocking_claim_ids")
-                    if outcome_claim not in (None, own) or blocking not in (None, [], [own]):
-                        feed(line, rec)
-                        continue
-                    extra = (outcome_claim is None, not blocking,
-                             "restoration_failure_event_sequence" in rec)
-                track = tracks.get(own)
-                if track is not None and tuple(map(rec.get, identity_fields)) == track.identity:
-                    key = (track.config, kind, tuple(map(rec.get, fields)), extra)
-                    try:
-                        out = fast.get(key)
-                    except TypeError:  # an unhashable field value: the slow path says so
-                        feed(line, rec)
-                        continue
-                    if out is None:
-                        self._validate(line, rec)
-                        out = fast[key] = self._outcome(
-                            track.config, kind, self._flags(kind, rec, own, track))
-                    count += 1
-                    config, broken, stages, lost = out
-                    if stages or broken or lost:
-                        self._apply(track, out, (rec.get("event_sequence"), line))
-                    else:
-                        track.config = config
+            entry = kinds(event) if own.__class__ is str else None
+            if entry is None:
+                feed(line, rec)
+                continue
+            kind, fields = entry
+            extra: tuple[Any, ...] = ()
+            if "outcome_claim_id" in rec or "blocking_claim_ids" in rec:
+                # still only its own claim if the outcome and blocking list name it alone
+                outcome_claim, blocking = rec.get("outcome_claim_id"), rec.get(
+                    "blocking_claim_ids")
+                if outcome_claim not in (None, own) or blocking not in (None, [], [own]):
+                    feed(line, rec)
                     continue
-            feed(line, rec)
-        self.records += count
+                extra = (outcome_claim is None, not blocking,
+                         "restoration_failure_event_sequence" in rec)
+            track = tracks.get(own)
+            if track is None:  # a new claim (what `_feed` would do, without the search)
+                self._validate(line, rec)
+                track = tracks[own] = _Track(own, self._fresh)
+                self._step(track, kind, rec, own, seq, line)
+                continue
+            if fields is None:
+                feed(line, rec)
+                continue
+            if track.whole:
+                try:
+                    same = identity_of(rec) == track.identity
+                except KeyError:  # a field is missing: not the claim's identity
+                    same = False
+            else:  # (partly unknown: absent and null fields compare alike)
+                same = tuple(map(rec.get, IDENTITY_FIELDS)) == track.identity
+            if not same:
+                feed(line, rec)
+                continue
+            key = (track.config, kind, tuple(map(rec.get, fields)) if fields else (), extra)
+            try:
+                out = fast.get(key)
+            except TypeError:  # an unhashable field value: the slow path says so
+                feed(line, rec)
+                continue
+            if out is None:
+                self._validate(line, rec)
+                out = fast[key] = self._outcome(
+                    track.config, kind, self._flags(kind, rec, own, track))
+            self._apply(track, out, seq, line)
 
     def _validate(self, line: int, rec: Mapping[str, Any]) -> None:
         """The fields the gate reads have their schema types (docs/TRACES.md), or the
         record is reported, with its line: a wrong type is never read as something."""
+        plain = _PLAIN_TYPES.get
         for name, value in rec.items():
-            expected = FIELD_TYPES.get(name)
-            if expected is None or value is None:
+            types = plain(name)
+            if types is None or value.__class__ in types:
                 continue
-            wanted, words = expected
-            ok = (isinstance(value, list) and all(type(x) is str for x in value)
-                  if wanted is list else type(value) in wanted)
-            if not ok:
-                raise TraceInputError(self.path, line, f"field {name!r} must be {words}, "
-                                      f"got {json_type(value)}", "see docs/TRACES.md, "
-                                      "'Fields the gate reads'")
+            wanted, words = FIELD_TYPES[name]
+            if wanted is list and isinstance(value, list) and all(
+                    type(x) is str for x in value):
+                continue
+            raise TraceInputError(self.path, line, f"field {name!r} must be {words}, "
+                                  f"got {json_type(value)}", "see docs/TRACES.md, "
+                                  "'Fields the gate reads'")
 
     def observe(self, line: int, rec: Mapping[str, Any]) -> list[tuple[str, Step]]:
         """The model step this record is for each claim it concerns (`admit` reads it;
         the same translation `feed` memoizes, computed afresh)."""
         self.records += 1
         steps = []
-        for track, kind, flags, where in self._concerned(line, rec):
+        kind, names = self._concerned(line, rec)
+        where = (rec.get("event_sequence"), line)
+        for name in names:
+            track = self.tracks.get(name) or self._track(name)
+            flags = self._flags(kind, rec, name, track)
             state, shared, _history = self.configs[track.config][2:]
             step = translate(kind, Flags(*flags), dict(zip(CLAIM_STATE, state, strict=True)),
                              dict(zip(SHARED_STATE, shared, strict=True)),
@@ -299,19 +396,18 @@ class Gate:
             self.configs.append(values)
         return index
 
-    def _concerned(self, line: int, rec: Mapping[str, Any]
-                   ) -> Iterator[tuple[_Track, Kind, tuple[Any, ...], tuple[Any, int]]]:
-        """Each claim the record concerns, with what the record says about it."""
+    def _concerned(self, line: int, rec: Mapping[str, Any]) -> tuple[Kind, list[str]]:
+        """The record's kind and the claims it concerns, in order (none: it is about no
+        claim, and what it says about the trace is noted here)."""
         kind = VOCABULARY.get(rec["event"])
-        if kind is None:
+        if kind is None:  # (it concerns no claim the gate can judge: reported instead)
             self.unrecognised.setdefault(rec["event"], (line, rec.get("claim_id") is not None))
-            return
+            return Kind.GENERIC, []
         if kind is Kind.BOOKKEEPING:
-            return
-        where = (rec.get("event_sequence"), line)
+            return kind, []
         if kind is Kind.GAP:
             self.gaps.append((rec.get("missing_from", -1), rec.get("missing_to", -1), line))
-            return
+            return kind, []
         own = rec.get("claim_id")
         names: list[str] = [own] if isinstance(own, str) else []
         outcome_claim = rec.get("outcome_claim_id")
@@ -325,10 +421,7 @@ class Gate:
             names += [n for n in self.tracks if n not in names]
         if not names:
             self.unnamed += 1
-            return
-        for name in names:
-            track = self.tracks.get(name) or self._track(name)
-            yield track, kind, self._flags(kind, rec, name, track), where
+        return kind, names
 
     def _flags(self, kind: Kind, rec: Mapping[str, Any], name: str,
                track: _Track) -> tuple[Any, ...]:
@@ -386,22 +479,23 @@ class Gate:
                   resident_role: bool) -> bool:
         """The record's identity fields agree with the claim's first ones; an
         acceptance must carry a predicate and an object identity."""
-        values = tuple(map(rec.get, IDENTITY_FIELDS))
-        accepting = kind is Kind.ACCEPTED or (kind is Kind.REQUEST_STARTED and resident_role)
-        if values == track.identity and not accepting:
-            return True
-        if accepting and not track.accepted:
+        get = rec.get
+        values, known = tuple(map(get, IDENTITY_FIELDS)), track.identity
+        if kind is not Kind.ACCEPTED and not (kind is Kind.REQUEST_STARTED and resident_role):
+            if values == known:
+                return True
+        elif track.seen[_ACCEPTED] is None:  # accepting a claim not accepted yet
             if kind is Kind.ACCEPTED:
                 self._learn_claim(rec, track)
-            if not all(any(rec.get(f) for f in group) for group in IDENTITY_REQUIRED):
-                return False
-        if track.identity is None:
-            track.identity = values
-            return True
-        stable = all(a is None or b is None or a == b
-                     for a, b in zip(track.identity, values, strict=True))
-        track.identity = tuple(b if a is None else a
-                               for a, b in zip(track.identity, values, strict=True))
+            if not all(map(any, map(map, repeat(get), IDENTITY_REQUIRED))):
+                return False  # (some group of IDENTITY_REQUIRED has no value)
+        if known is None:
+            stable = True
+        else:
+            stable = all(a is None or b is None or a == b
+                         for a, b in zip(known, values, strict=True))
+            values = tuple(b if a is None else a for a, b in zip(known, values, strict=True))
+        track.identity, track.whole = values, None not in values
         return stable
 
     def _learn_claim(self, rec: Mapping[str, Any], track: _Track) -> None:
@@ -419,7 +513,7 @@ class Gate:
     # --- one step --------------------------------------------------------------------
     def _advance(self, track: _Track, kind: Kind, flags: tuple[Any, ...],
                  where: tuple[Any, int]) -> None:
-        self._apply(track, self._outcome(track.config, kind, flags), where)
+        self._apply(track, self._outcome(track.config, kind, flags), *where)
 
     def _outcome(self, config: int, kind: Kind, flags: tuple[Any, ...]) -> _Outcome:
         key = (config, kind, flags)
@@ -428,23 +522,28 @@ class Gate:
             out = self.memo[key] = self._evaluate(config, kind, Flags(*flags))
         return out
 
-    def _apply(self, track: _Track, out: _Outcome, where: tuple[Any, int]) -> None:
+    def _apply(self, track: _Track, out: _Outcome, seq: Any, line: int) -> None:
+        """Record what one step did to the claim (at `seq`, `line`) and move it on."""
         config, broken, stages, lost = out
-        for stage in stages:
-            if stage not in track.stages:
-                track.stages[stage] = where
-                if stage == "accepted":
-                    track.accepted = True
-        for i in broken:
-            self._break(track, i, where)
-        if lost and self.pairwise:
-            self._pairwise(track, config, where)
+        if stages:
+            seen = track.seen
+            for i in stages:
+                if seen[i + 1] is None:
+                    seen[i], seen[i + 1] = seq, line
+        if broken or lost:
+            for i in broken:
+                self._break(track, i, (seq, line))
+            if lost and self.pairwise:
+                self._pairwise(track, config, (seq, line))
         track.config = config
 
     def _break(self, track: _Track, i: int, where: tuple[Any, int]) -> None:
-        seen = track.broken.setdefault(i, [])
+        broken = track.broken
+        if broken is None:
+            broken = track.broken = {}
+        seen = broken.setdefault(i, [])
         if not seen and self.gaps:
-            track.after_gap.add(i)
+            track.after_gap |= {i}
         if len(seen) < MAX_LOCATIONS:
             seen.append(where)
 
@@ -460,7 +559,7 @@ class Gate:
                        if self.atoms[i][0].violation(view, 0, 0, self.atoms[i][1]))
         history = history | {tag for (tag, c), now in view.fired.items() if c == 0 and now}
         ev = step.events
-        stages = tuple(s for s, seen in (
+        stages = tuple(_SLOT[s] for s, seen in (
             ("accepted", ev["accepted"] and step.move is Move.ACCEPT),
             ("materialized", ev["materialized"] and step.after["inr"] == required),
             ("offloaded", ev["offloaded"]),
@@ -522,10 +621,14 @@ class Gate:
             return self._verdict()
 
     def _verdict(self) -> TraceVerdict:
-        judged = [t for n, t in self.tracks.items() if self.claim in (None, n)]
-        claims = tuple(self._claim_verdict(t) for t in sorted(judged, key=lambda t: t.name))
+        judged: Iterable[_Track] = self.tracks.values()
+        if self.claim is not None:
+            judged = [t for t in (self.tracks.get(self.claim),) if t is not None]
+        # (made in the order the claims came, the order they lie in memory, then sorted)
+        claims = tuple(sorted(map(self._claim_verdict, judged), key=attrgetter("claim_id")))
+        accepted = any(map(attrgetter("accepted"), claims))
         reasons: list[str] = []
-        if not any(c.accepted for c in claims):
+        if not accepted:
             reasons.append(f"no accepted claim{f' {self.claim!r}' if self.claim else ''} in "
                            "the trace: nothing in it is evidence for a claim bundle"
                            + (f" ({self.unnamed} records name no claim)" if self.unnamed else ""))
@@ -539,8 +642,8 @@ class Gate:
                 + ("; records naming a claim cannot be judged" if any(
                     named for _l, named in self.unrecognised.values()) else ""))
         claim_blind = any(named for _l, named in self.unrecognised.values())
-        statuses = {c.status for c in claims}
-        if Status.FAIL in statuses or not any(c.accepted for c in claims):
+        statuses = set(map(attrgetter("status"), claims))
+        if Status.FAIL in statuses or not accepted:
             status = Status.FAIL
         elif Status.UNKNOWN in statuses or self.gaps or claim_blind:
             status = Status.UNKNOWN
@@ -550,21 +653,27 @@ class Gate:
                             tuple(self.gaps), tuple(reasons))
 
     def _claim_verdict(self, track: _Track) -> ClaimVerdict:
+        seen = track.seen
+        accepted = seen[_ACCEPTED] is not None
         if not track.broken and not self.gaps:
-            atoms = self._all_pass  # the common case: one shared tuple
+            atoms, status = self._all_pass, Status.PASS  # the common case: one shared tuple
         else:
             atoms = tuple(self._atom_verdict(track, i) for i in range(len(self.atoms)))
-        missing = [] if track.accepted else ["accepted"]
-        missing += [s for s in self.required if s not in track.stages and s not in missing]
-        statuses = {a.status for a in atoms}
-        status = (Status.FAIL if Status.FAIL in statuses or missing
-                  else Status.UNKNOWN if Status.UNKNOWN in statuses else Status.PASS)
-        return ClaimVerdict(track.name, status, track.accepted, atoms,
-                            {s: Location._make(w) for s, w in track.stages.items()}, tuple(missing))
+            statuses = [a.status for a in atoms]
+            status = (Status.FAIL if Status.FAIL in statuses
+                      else Status.UNKNOWN if Status.UNKNOWN in statuses else Status.PASS)
+        missing: tuple[str, ...] = ()
+        if None in map(seen.__getitem__, self._needed):
+            needed = [] if accepted else ["accepted"]
+            needed += [s for s in self.required if seen[_SLOT[s] + 1] is None
+                       and s not in needed]
+            missing, status = tuple(needed), Status.FAIL
+        return ClaimVerdict(track.name, status, accepted, atoms, StageLocations(seen.copy()),
+                            missing)
 
     def _atom_verdict(self, track: _Track, i: int) -> AtomVerdict:
         d, q = self.atoms[i]
-        broken = tuple(Location._make(w) for w in track.broken.get(i, ()))
+        broken = tuple(map(Location._make, (track.broken or {}).get(i, ())))
         if broken and i not in track.after_gap:
             return AtomVerdict(d.atom, q, Status.FAIL, broken, d.words)
         if self.gaps:
@@ -582,5 +691,5 @@ def check(records: Iterable[tuple[int, Mapping[str, Any]]], mode: Mode,
     return gate.verdict()
 
 
-__all__ = ["AtomVerdict", "ClaimVerdict", "Gate", "Location", "Status", "TraceVerdict",
-           "check", "schema"]
+__all__ = ["AtomVerdict", "ClaimVerdict", "Gate", "Location", "StageLocations", "Status",
+           "TraceVerdict", "check", "schema"]
