@@ -16,7 +16,7 @@ otherwise the proof is vacuous and reported as such.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import z3
@@ -377,29 +377,13 @@ class RowModel:
                 goals.append(self.idle_goal(d))
             return self._check(base + goals)
 
-        lo, hi = lower, upper
-        while lo < hi and lo <= WALK:
-            if within(lo, True) == z3.sat:
-                hi = lo
-            else:
-                lo += 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if within(mid, True) == z3.sat:
-                hi = mid
-            else:
-                lo = mid + 1
+        hi = _least(lower, upper, lambda d: within(d, True) == z3.sat, walk=WALK)
         tailed = hi < upper or within(hi, True) == z3.sat
         if tailed and (hi == lower or within(hi - 1, False) != z3.sat):
             return hi, True
-        lo, hi = lower, (hi - 1 if tailed else upper)  # a violation exists within hi
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if within(mid, False) == z3.sat:
-                hi = mid
-            else:
-                lo = mid + 1
-        return hi, False
+        # a violation exists within the new upper end
+        return _least(lower, hi - 1 if tailed else upper,
+                      lambda d: within(d, False) == z3.sat), False
 
     def _shrink_numbers(self, assumed: list[z3.BoolRef]) -> tuple[list[z3.BoolRef], bool]:
         """Small numbers, cheaply: gallop up a bound on the sum of the trace's numbers
@@ -428,3 +412,19 @@ class RowModel:
                 break
             limit *= 2
         return assumed, False
+
+
+def _least(lo: int, hi: int, holds: Callable[[int], bool], walk: int = 0) -> int:
+    """The least d in [lo, hi] at which the monotone `holds` is true, given that it is
+    true at hi: walk up through the depths up to `walk`, then bisect."""
+    while lo < hi and lo <= walk:
+        if holds(lo):
+            return lo
+        lo += 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if holds(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
