@@ -244,12 +244,11 @@ class RowModel:
         reused = self._known_proof(atom, qualifier, base)
         if reused is not None:
             return Check(atom, AtomStatus.PROVEN, self.K, reused)
-        clean = 0  # no violation within this many steps (nothing known yet)
         for trace in self._witnesses(enabled):  # a trace found for another question
             if ATOMS[atom].first_violation(trace, qualifier) is not None:
                 if not shrink:
                     return Check(atom, AtomStatus.REFUTED, self.K)
-                return self._counterexample(atom, qualifier, enabled, base, clean, trace)
+                return self._counterexample(atom, qualifier, enabled, base, trace)
         goal = self.violation_goal(atom, qualifier)
         answer = self._verdict(base + [goal])
         if answer == z3.unknown:
@@ -261,15 +260,10 @@ class RowModel:
             used = frozenset(str(lit) for lit in full if not lit.eq(goal))
             self._proofs.setdefault((atom, qualifier), []).append((used, core))
             return Check(atom, AtomStatus.PROVEN, self.K, core)
-        return self._refuted(atom, qualifier, enabled, base, shrink, clean)
-
-    def _refuted(self, atom: Atom, qualifier: str | None, enabled: tuple[str, ...],
-                 base: list[z3.BoolRef], shrink: bool, clean: int) -> Check:
-        """The solver just found a violation (none exists within `clean` steps)."""
         if not shrink:
             self._witness(enabled, self.solver.model())
             return Check(atom, AtomStatus.REFUTED, self.K)
-        return self._counterexample(atom, qualifier, enabled, base, clean,
+        return self._counterexample(atom, qualifier, enabled, base,
                                     concretize(self.v, self.solver.model()))
 
     def _known_proof(self, atom: Atom, qualifier: str | None,
@@ -320,12 +314,12 @@ class RowModel:
         return traces  # type: ignore[return-value]
 
     def _counterexample(self, atom: Atom, qualifier: str | None, enabled: tuple[str, ...],
-                        base: list[z3.BoolRef], clean: int, first: ConcreteView) -> Check:
+                        base: list[z3.BoolRef], first: ConcreteView) -> Check:
         """Shrink a refutation (`first` violates the atom): fewest steps, scenario
         numbers, then smallest numbers."""
         self._witness(enabled, first)
         found = ATOMS[atom].first_violation(first, qualifier)
-        depth, quiet = self._fewest_steps(atom, qualifier, base, clean + 1,
+        depth, quiet = self._fewest_steps(atom, qualifier, base,
                                           (found[0] + 1) if found else self.K)
         assumed = base + [self.violation_goal(atom, qualifier, depth)]
         if quiet:
@@ -359,9 +353,9 @@ class RowModel:
         return self.goal(("idle", str(depth)), rest)
 
     def _fewest_steps(self, atom: Atom, qualifier: str | None, base: list[z3.BoolRef],
-                      lower: int, upper: int) -> tuple[int, bool]:
-        """The fewest steps d within which the atom is violated (none exists within
-        lower - 1 steps, one within `upper`), and whether the trace can idle after them.
+                      upper: int) -> tuple[int, bool]:
+        """The fewest steps d within which the atom is violated (one is known within
+        `upper`), and whether the trace can idle after them.
 
         "A violation within d steps" is monotone in d.  Most counterexamples are a few
         steps deep and a probe that finds nothing within a few steps is cheap, so walk
@@ -377,12 +371,12 @@ class RowModel:
                 goals.append(self.idle_goal(d))
             return self._check(base + goals)
 
-        hi = _least(lower, upper, lambda d: within(d, True) == z3.sat, walk=WALK)
+        hi = _least(1, upper, lambda d: within(d, True) == z3.sat, walk=WALK)
         tailed = hi < upper or within(hi, True) == z3.sat
-        if tailed and (hi == lower or within(hi - 1, False) != z3.sat):
+        if tailed and (hi == 1 or within(hi - 1, False) != z3.sat):
             return hi, True
         # a violation exists within the new upper end
-        return _least(lower, hi - 1 if tailed else upper,
+        return _least(1, hi - 1 if tailed else upper,
                       lambda d: within(d, False) == z3.sat), False
 
     def _shrink_numbers(self, assumed: list[z3.BoolRef]) -> tuple[list[z3.BoolRef], bool]:

@@ -321,7 +321,7 @@ class Gate:
             track = tracks.get(own)
             if track is None:  # a new claim (what `_feed` would do, without the search)
                 self._validate(line, rec)
-                track = tracks[own] = _Track(own, self._fresh)
+                track = self._track(own)
                 self._step(track, kind, rec, own, seq, line)
                 continue
             if fields is None:
