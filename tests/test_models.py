@@ -142,5 +142,6 @@ def test_hard_exclusion_proofs_are_unbounded_by_induction(proved_models) -> None
     proofs = {c.atom.value: c.proof for c in r.result.checks}
     assert proofs["protected_exclusion"] == "unbounded"
     assert proofs["infeasibility_outcome"] == "unbounded"
+    assert proofs["explicit_acceptance"] == "unbounded"  # with its strengthening lemma
     # induction is tried, not assumed: some atoms stay bounded, and say so
     assert set(proofs.values()) <= {"bounded", "unbounded"}

@@ -13,6 +13,13 @@ vacuity check of DESIGN §8): a proof of protected_exclusion in a model where pr
 can never meet an accepted claim proves nothing.
 
 `words` is the atom's own sentence; a counterexample ends with it.
+
+`lemma(v, c, t)`, where an atom has one, is the strengthening k-induction needs for it:
+a fact about the state and history at step t that holds at every step of every trace
+from the initial state in which the atom has not been violated before t.  History-heavy
+atoms are not inductive on their own (an induction window may start with a history no
+trace can have); the lemma rules those starts out.  The prover never trusts a lemma: it
+checks it from the initial state and proves it preserved (docs/MODEL.md).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from rkvformal.vocab import Atom
 
 Violation = Callable[[View, int, int, str | None], Formula]
 Trigger = Callable[[View, int, int], Formula]
+Lemma = Callable[[View, int, int], Formula]
 
 # Claim-scoped events that account for a loss (not mere bookkeeping).
 LOSS_OUTCOMES = ("harmed", "demoted", "expired", "offloaded", "restoration_failed",
@@ -47,6 +55,7 @@ class AtomDef:
     violation: Violation
     trigger: Trigger
     trigger_words: str
+    lemma: Lemma | None = None  # strengthening for k-induction (see the module docstring)
 
     def violated(self, v: View, q: str | None = None) -> Formula:
         """Some claim breaks the atom at some step (the negated obligation)."""
@@ -118,6 +127,17 @@ def explicit_acceptance(v: View, c: int, t: int, q: str | None) -> Formula:
         v.and_(v.e("accepted", t, c), v.not_(v.move(t, Move.ACCEPT, c))),
         v.and_(v.claim_scoped(c, t, exclude=("accepted",)), v.not_(_seen(v, "accepted", c, t))),
     )
+
+
+def _announced_if_accepted(v: View, c: int, t: int) -> Formula:
+    """explicit_acceptance's lemma: a claim past submission had its acceptance announced
+    before step t.  A claim leaves SUBMITTED only by its ACCEPT move, and an ACCEPT
+    without the event is a violation, so a trace that has not violated the atom carries
+    the announcement in its history; a window that may start with a claim accepted and
+    no acceptance in its history is what made the atom fail induction alone."""
+    phase = v.s("phase", t, c)
+    return v.or_(phase == int(Phase.ABSENT), phase == int(Phase.SUBMITTED),
+                 v.before("accepted", c, t))
 
 
 def claim_identity(v: View, c: int, t: int, q: str | None) -> Formula:
@@ -340,7 +360,8 @@ ATOMS: dict[Atom, AtomDef] = {
     for d in (
         AtomDef(A.EXPLICIT_ACCEPTANCE,
                 "every claim-scoped event for c comes after c's announced acceptance",
-                explicit_acceptance, _t_accept, "a claim is accepted"),
+                explicit_acceptance, _t_accept, "a claim is accepted",
+                _announced_if_accepted),
         AtomDef(A.CLAIM_IDENTITY,
                 "every event acting on c's blocks names c with one identity tuple",
                 claim_identity, _t_identity, "an event acts on a claim's blocks"),

@@ -190,19 +190,40 @@ class RowModel:
         the smallest k <= max_depth such that k steps without a violation, from any
         state satisfying the invariants, are never followed by a violation.  None when
         induction fails (the atom stays `bounded`); a counterexample to induction is
-        not a bug trace and is never reported as one."""
+        not a bug trace and is never reported as one.
+
+        An atom with a strengthening lemma is proven together with it: the window also
+        assumes the lemma for k steps and must keep it at step k, and the lemma must hold
+        in the first k steps from the initial state (`_lemma_from_start`)."""
+        lemma = ATOMS[atom].lemma
         for k in range(1, min(max_depth, self.K) + 1):
             window = self._window(k)
             if window is None:
                 return None
-            terms = window._violation_terms(atom, qualifier)
-            clean = window.goal(("clean", atom.value, qualifier or "", str(k)),
-                                window.v.not_(window.v.or_(*terms[:k])))
-            bad = window.goal(("bad", atom.value, qualifier or "", str(k)), terms[k])
-            answer = window._verdict(window.assumptions(enabled) + [clean, bad])
+            w, terms = window.v, window._violation_terms(atom, qualifier)
+            clean, bad = w.not_(w.or_(*terms[:k])), terms[k]
+            if lemma is not None:
+                clean = w.and_(clean, *(lemma(w, c, t) for t in range(k) for c in w.claims))
+                bad = w.or_(bad, *(w.not_(lemma(w, c, k)) for c in w.claims))
+            key = (atom.value, qualifier or "", str(k))
+            answer = window._verdict(window.assumptions(enabled) + [
+                window.goal(("clean", *key), clean), window.goal(("bad", *key), bad)])
             if answer == z3.unsat:
+                if lemma is not None and not self._lemma_from_start(atom, enabled, k):
+                    return None
                 return k
         return None
+
+    def _lemma_from_start(self, atom: Atom, enabled: Iterable[str], k: int) -> bool:
+        """The atom's lemma holds at steps 0..k-1 of every trace from the initial state
+        under these literals (the base case of the lemma's induction).  The atom is
+        already proven up to K >= k here, so every such trace is one without a violation,
+        which is all the lemma promises."""
+        lemma, v = ATOMS[atom].lemma, self.v
+        assert lemma is not None
+        broken = v.or_(*(v.not_(lemma(v, c, t)) for t in range(k) for c in v.claims))
+        goal = self.goal(("lemma-broken", atom.value, str(k)), broken)
+        return self._verdict(self.assumptions(enabled) + [goal]) == z3.unsat
 
     def _window(self, k: int) -> RowModel | None:
         """The (k+1)-step induction window, if the model's invariants are inductive."""

@@ -321,6 +321,11 @@ class View(ABC):
         reading can keep the history as state (needed for k-induction)."""
         return self.any_step(0, t + 1, f)
 
+    def before(self, event: str, c: int | None, t: int) -> Any:
+        """`event` (for c) was emitted at some step < t: the history a state at step t
+        carries (what a strengthening lemma speaks of)."""
+        return self.seen(event, c, t - 1)
+
     def claim_scoped(self, c: int, t: int, exclude: tuple[str, ...] = ()) -> Any:
         """Some claim-scoped event names c at step t."""
         return self.or_(*(self.e(n, t, c) for n in CLAIM_EVENTS if n not in exclude))
@@ -443,6 +448,12 @@ class SymbolicView(View):
             return z3.BoolVal(False, self.ctx)
         t = min(t, self.K - 1)
         return z3.Or(self._history(tag, c, f, t), f(t))
+
+    def before(self, event: str, c: int | None, t: int) -> Any:
+        """The history variable itself (H(t) of `seen`'s chain), so that at the first
+        step of an induction window it is the free history the window starts with."""
+        return self._history(f"seen:{event}", c, lambda u: self.e(event, u, c),
+                             min(t, self.K - 1))
 
     def _history(self, tag: str, c: int | None, f: Callable[[int], Any], t: int) -> Any:
         key = (tag, c)
