@@ -105,3 +105,21 @@ def test_cli(tmp_path: Path) -> None:
     assert ok.exit_code == 0 and "ADMITTED" in ok.output
     missing = runner.invoke(main, [*args[:-1], "witness"])
     assert missing.exit_code != 0 and "no lowering named 'witness'" in str(missing.exception)
+
+
+def test_one_model_answers_every_question_of_a_refusal(monkeypatch) -> None:
+    """The bisection for the first unexplained record and the per-fact questions after
+    it are goals on one incremental solver, not a model rebuilt per question."""
+    from rkvformal.trace import admit as admit_module
+
+    built = []
+    original = admit_module.RowModel
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        built.append(args[0].name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(admit_module, "RowModel", counting)
+    result = _admit(OFFLOAD / "false_positive_restore_after_reuse.jsonl")
+    assert not result.admitted and result.sequence == 5  # several questions were asked
+    assert built == ["witness_offloadable"]

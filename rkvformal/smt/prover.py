@@ -152,6 +152,11 @@ class RowModel:
         return self.goal(key, v.and_(*parts))
 
     # --- checking -----------------------------------------------------------------
+    def satisfiable(self, enabled: Iterable[str],
+                    goals: Sequence[z3.BoolRef] = ()) -> z3.CheckSatResult:
+        """Is there a trace with these literals on (the others off) and these goals?"""
+        return self._check(self.assumptions(enabled) + list(goals))
+
     def _check(self, assumptions: Sequence[z3.BoolRef]) -> z3.CheckSatResult:
         self._flush_history()
         return self.solver.check(*assumptions)

@@ -119,34 +119,47 @@ def _words(fact: tuple[str, int | None, Any], claims: tuple[str, ...]) -> str:
     return f"{EVENT_NAMES.get(name, name)}{who}"
 
 
-def _satisfiable(row: Row, recs: list[_Record], bound: int, blocks: bool,
-                 timeout_s: float | None) -> z3.CheckSatResult:
-    """Can the row's model show these records, in this order, from its initial state?"""
-    model = RowModel(row, bound, timeout_s=timeout_s)
-    if not recs:
-        return model.solver.check(*model.assumptions(model.labels))
-    v, solver = model.v, model.solver
-    sigma = [z3.Int(f"admit:sigma{i}", model.ctx) for i in range(len(recs))]
-    for i, s in enumerate(sigma):
-        solver.add(s >= 0, s < bound)
-        if i:
-            solver.add(sigma[i - 1] <= s)
-    last = sigma[-1]
-    families = [(e, c) for e in CLAIM_EVENTS for c in CLAIMS]
-    families += [(e, None) for e in OBSERVED_ACTIVE]
-    if blocks:
-        families += [(e, c) for e in BLOCK_EVENTS for c in CLAIMS]
-    for e, c in families:
-        holders = [sigma[i] for i, r in enumerate(recs) if (e, c, True) in r.facts]
-        for t in range(bound):
-            placed = z3.Or(*(s == t for s in holders)) if holders else z3.BoolVal(False, model.ctx)
-            solver.add(z3.Implies(last >= t, v.e(e, t, c) == placed))
-    for i, r in enumerate(recs):
-        for name, c, value in r.facts:
-            if name in ("rf_for", "restored_from_tier", "blocking"):
-                for t in range(bound):
-                    solver.add(z3.Implies(sigma[i] == t, v.e(name, t, c) == value))
-    return solver.check(*model.assumptions(model.labels))
+class _Questions:
+    """One row's model, asked whether it can show prefixes of the same records.  The
+    model is built once; each question is a goal literal (`RowModel.goal`) that fixes
+    what a prefix shows, so the bisection for the first unexplained record and the
+    per-fact questions after it share one incremental solver."""
+
+    def __init__(self, row: Row, recs: list[_Record], bound: int, blocks: bool,
+                 timeout_s: float | None) -> None:
+        self.model = model = RowModel(row, bound, timeout_s=timeout_s)
+        self.bound = bound
+        self.sigma = [z3.Int(f"admit:sigma{i}", model.ctx) for i in range(len(recs))]
+        for i, s in enumerate(self.sigma):  # (later records' places stay free)
+            model.solver.add(s >= 0, s < bound)
+            if i:
+                model.solver.add(self.sigma[i - 1] <= s)
+        self.families = [(e, c) for e in CLAIM_EVENTS for c in CLAIMS]
+        self.families += [(e, None) for e in OBSERVED_ACTIVE]
+        if blocks:
+            self.families += [(e, c) for e in BLOCK_EVENTS for c in CLAIMS]
+
+    def ask(self, prefix: list[_Record], key: str) -> z3.CheckSatResult:
+        """Can the row's model show these records, in this order, from its initial
+        state?  `key` names the question (one literal per distinct prefix)."""
+        model = self.model
+        if not prefix:
+            return model.satisfiable(model.labels)
+        v, sigma = model.v, self.sigma[:len(prefix)]
+        last = sigma[-1]
+        parts: list[z3.BoolRef] = []
+        for e, c in self.families:
+            holders = [sigma[i] for i, r in enumerate(prefix) if (e, c, True) in r.facts]
+            for t in range(self.bound):
+                placed = v.or_(*(s == t for s in holders))
+                parts.append(z3.Implies(last >= t, v.e(e, t, c) == placed))
+        for i, r in enumerate(prefix):
+            for name, c, value in r.facts:
+                if name in ("rf_for", "restored_from_tier", "blocking"):
+                    for t in range(self.bound):
+                        parts.append(z3.Implies(sigma[i] == t, v.e(name, t, c) == value))
+        goal = model.goal(("admit", key), v.and_(*parts))
+        return model.satisfiable(model.labels, [goal])
 
 
 def admit(row: Row, records: Iterable[tuple[int, Mapping[str, Any]]],
@@ -158,8 +171,10 @@ def admit(row: Row, records: Iterable[tuple[int, Mapping[str, Any]]],
     bound = min(MAX_BOUND, 2 * len(recs) + 2)
     names = tuple(claims)
 
-    def ask(prefix: list[_Record]) -> z3.CheckSatResult:
-        return _satisfiable(row, prefix, bound, blocks, timeout_s)
+    questions = _Questions(row, recs, bound, blocks, timeout_s)
+
+    def ask(prefix: list[_Record], key: str | None = None) -> z3.CheckSatResult:
+        return questions.ask(prefix, key or f"prefix {len(prefix)}")
 
     whole = ask(recs)
     if whole == z3.sat:
@@ -174,9 +189,9 @@ def admit(row: Row, records: Iterable[tuple[int, Mapping[str, Any]]],
             return Admission(False, True, len(recs), bound, names)
         lo, hi = (mid, hi) if answer == z3.sat else (lo, mid)
     bad = recs[hi - 1]
-    why = tuple(f"cannot produce {_words(f, names)}" for f in bad.facts
-                if ask([*recs[:hi - 1], _Record(bad.line, bad.sequence, bad.event, (f,))])
-                == z3.unsat)
+    why = tuple(f"cannot produce {_words(f, names)}" for j, f in enumerate(bad.facts)
+                if ask([*recs[:hi - 1], _Record(bad.line, bad.sequence, bad.event, (f,))],
+                       f"prefix {hi - 1} and fact {j} of the next record") == z3.unsat)
     if not why:
         why = ("each of its events is possible here, but not all of them at once "
                "or not in this order: " + ", ".join(_words(f, names) for f in bad.facts),)
