@@ -98,7 +98,7 @@ class RowModel:
         self._proofs: dict[tuple[Atom, str | None],
                            list[tuple[frozenset[str], tuple[str, ...]]]] = {}
         # traces found under each set of enabled literals (vacuity witnesses)
-        self._traces: dict[frozenset[str], list[z3.ModelRef | ConcreteView]] = {}
+        self._traces: dict[frozenset[str], list[_Found]] = {}
 
     # --- literals and goals ------------------------------------------------------
     def assumptions(self, enabled: Iterable[str]) -> list[z3.BoolRef]:
@@ -329,15 +329,11 @@ class RowModel:
 
     def _witness(self, enabled: tuple[str, ...], found: z3.ModelRef | ConcreteView) -> None:
         """Keep a trace the solver found under these literals (read back when needed)."""
-        self._traces.setdefault(frozenset(enabled), []).append(found)
+        self._traces.setdefault(frozenset(enabled), []).append(_Found(self.v, found))
 
     def _witnesses(self, enabled: tuple[str, ...]) -> list[ConcreteView]:
         """Every trace found so far under exactly these literals, as concrete traces."""
-        traces = self._traces.get(frozenset(enabled), [])
-        for i, found in enumerate(traces):
-            if isinstance(found, z3.ModelRef):
-                traces[i] = concretize(self.v, found)
-        return traces  # type: ignore[return-value]
+        return [found.trace() for found in self._traces.get(frozenset(enabled), [])]
 
     def _counterexample(self, atom: Atom, qualifier: str | None, enabled: tuple[str, ...],
                         base: list[z3.BoolRef], first: ConcreteView) -> Check:
@@ -432,6 +428,24 @@ class RowModel:
                 break
             limit *= 2
         return assumed, False
+
+
+class _Found:
+    """A trace the solver found: its model, read back as a concrete trace on first use
+    (most are never asked for)."""
+
+    __slots__ = ("_model", "_trace", "_view")
+
+    def __init__(self, view: SymbolicView, found: z3.ModelRef | ConcreteView) -> None:
+        self._view = view
+        self._model, self._trace = (None, found) if isinstance(found, ConcreteView) else (
+            found, None)
+
+    def trace(self) -> ConcreteView:
+        if self._trace is None:
+            assert self._model is not None
+            self._trace, self._model = concretize(self._view, self._model), None
+        return self._trace
 
 
 def _least(lo: int, hi: int, holds: Callable[[int], bool], walk: int = 0) -> int:
