@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import z3
+from z3 import z3core
 
 from rkvformal.semantics.domain import Row, Scenario
 from rkvformal.smt.encoding import base_constraints, event_definitions, invariants
@@ -84,11 +85,11 @@ class RowModel:
         # relevancy filtering are ~30% faster on these small bounded-arithmetic problems
         self.solver.set("arith.solver", 2)
         self.solver.set("relevancy", 0)
-        self.solver.add(*base_constraints(self.enc, initial=not induction,
-                                          final_invariants=final_invariants))
-        self.solver.add(*event_definitions(self.enc))
-        for label, formula in self.enc.constraints:
-            self.solver.add(z3.Implies(self.lits[label], formula))
+        self._assert(base_constraints(self.enc, initial=not induction,
+                                      final_invariants=final_invariants))
+        self._assert(event_definitions(self.enc))
+        self._assert(self._implies(self.lits[label], formula)
+                     for label, formula in self.enc.constraints)
         self._flushed = (0, 0)  # history constraints already asserted (init, steps)
         self._windows: dict[int, RowModel] = {}
         self._inductive: bool | None = None  # invariants_inductive(), once asked
@@ -100,6 +101,21 @@ class RowModel:
         # traces found under each set of enabled literals (vacuity witnesses)
         self._traces: dict[frozenset[str], list[_Found]] = {}
 
+    # --- asserting: Z3's C API, as Solver.add and z3.Implies would call it (they cast
+    # and re-check every argument; a row asserts some 10^4 formulas)
+    def _assert(self, formulas: Iterable[z3.BoolRef | bool]) -> None:
+        ref, solver = self.ctx.ref(), self.solver.solver
+        for f in formulas:
+            if isinstance(f, bool):
+                f = z3.BoolVal(f, self.ctx)
+            z3core.Z3_solver_assert(ref, solver, f.as_ast())
+
+    def _implies(self, a: z3.BoolRef, b: z3.BoolRef | bool) -> z3.BoolRef:
+        if isinstance(b, bool):
+            b = z3.BoolVal(b, self.ctx)
+        return z3.BoolRef(z3core.Z3_mk_implies(self.ctx.ref(), a.as_ast(), b.as_ast()),
+                          self.ctx)
+
     # --- literals and goals ------------------------------------------------------
     def assumptions(self, enabled: Iterable[str]) -> list[z3.BoolRef]:
         on = set(enabled)
@@ -110,7 +126,7 @@ class RowModel:
         lit = self._goals.get(key)
         if lit is None:
             lit = z3.Bool("goal:" + "/".join(key), self.ctx)
-            self.solver.add(z3.Implies(lit, formula))
+            self._assert([self._implies(lit, formula)])
             self._goals[key] = lit
         return lit
 
@@ -184,8 +200,8 @@ class RowModel:
         done_init, done_steps = self._flushed
         init, steps = self.v.history_init, self.v.history_steps
         if not self.induction:
-            self.solver.add(*init[done_init:])
-        self.solver.add(*steps[done_steps:])
+            self._assert(init[done_init:])
+        self._assert(steps[done_steps:])
         self._flushed = (len(init), len(steps))
 
     # --- unbounded proofs -------------------------------------------------------------

@@ -372,6 +372,86 @@ def all_keys(K: int, claims: tuple[int, ...] = CLAIMS) -> list[Key]:
     return keys
 
 
+class _Bool(z3.BoolRef):
+    """A Boolean term whose `==` calls Z3's C API directly (z3.py's operators coerce
+    and re-check both operands on every call; the term built is the same)."""
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        if isinstance(other, z3.BoolRef):
+            return _Bool(z3core.Z3_mk_eq(self.ctx.ref(), self.ast, other.ast), self.ctx)
+        return super().__eq__(other)
+
+    __hash__ = z3.BoolRef.__hash__
+
+
+def _operand(a: z3.ArithRef, b: Any) -> Any:
+    """b as an Int term of a's context, or None where z3.py must decide (a Real, a
+    Python bool, anything else)."""
+    if b.__class__ is int:
+        ref = a.ctx.ref()
+        return z3core.Z3_mk_numeral(ref, str(b), z3core.Z3_get_sort(ref, a.ast))
+    if isinstance(b, z3.ArithRef) and b.is_int():
+        return b.ast
+    return None
+
+
+def _arith(name: str, make: Callable[..., Any], swap: bool = False) -> Any:
+    """An Int operator (`+`, `-`) on the C API, as z3.py builds it (`swap`: reflected)."""
+    fallback = getattr(z3.ArithRef, name)
+
+    def op(self: _Int, other: Any) -> Any:
+        b = _operand(self, other)
+        if b is None:
+            return fallback(self, other)
+        args = (z3.Ast * 2)()
+        args[0], args[1] = (b, self.ast) if swap else (self.ast, b)
+        return _Int(make(self.ctx.ref(), 2, args), self.ctx)
+
+    return op
+
+
+def _compare(name: str, make: Callable[..., Any]) -> Any:
+    """An Int comparison (`<`, `<=`, `>`, `>=`, `==`) on the C API, as z3.py builds it."""
+    fallback = getattr(z3.ArithRef, name)
+
+    def op(self: _Int, other: Any) -> Any:
+        b = _operand(self, other)
+        if b is None:
+            return fallback(self, other)
+        return _Bool(make(self.ctx.ref(), self.ast, b), self.ctx)
+
+    return op
+
+
+class _Int(z3.ArithRef):
+    """An integer term whose comparisons and sums with Python ints and integer terms
+    call Z3's C API directly: a row builds some 10^5 of them, and z3.py's operators
+    coerce and re-check both operands each time.  The terms are exactly the ones z3.py
+    would build (the same C calls on the same arguments, numerals made from the same
+    decimal text), so the solver sees the same problem (checked by hashing every row's
+    solver input, docs/MODEL.md)."""
+
+    __add__ = _arith("__add__", z3core.Z3_mk_add)
+    __radd__ = _arith("__radd__", z3core.Z3_mk_add, swap=True)
+    __sub__ = _arith("__sub__", z3core.Z3_mk_sub)
+    __rsub__ = _arith("__rsub__", z3core.Z3_mk_sub, swap=True)
+    __lt__ = _compare("__lt__", z3core.Z3_mk_lt)
+    __le__ = _compare("__le__", z3core.Z3_mk_le)
+    __gt__ = _compare("__gt__", z3core.Z3_mk_gt)
+    __ge__ = _compare("__ge__", z3core.Z3_mk_ge)
+    __eq__ = _compare("__eq__", z3core.Z3_mk_eq)  # type: ignore[assignment]
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        b = _operand(self, other)
+        if b is None:
+            return super().__ne__(other)
+        args = (z3.Ast * 2)()
+        args[0], args[1] = self.ast, b
+        return _Bool(z3core.Z3_mk_distinct(self.ctx.ref(), 2, args), self.ctx)
+
+    __hash__ = z3.ArithRef.__hash__
+
+
 class SymbolicView(View):
     """Every name is a Z3 constant, created on first use."""
 
@@ -410,16 +490,16 @@ class SymbolicView(View):
     def not_(self, x: Any) -> Any:
         if isinstance(x, bool):
             return z3.BoolVal(not x, self.ctx)
-        return z3.BoolRef(z3core.Z3_mk_not(self._ref, x.as_ast()), self.ctx)
+        return _Bool(z3core.Z3_mk_not(self._ref, x.as_ast()), self.ctx)
 
     def ite(self, cond: Any, then: Any, other: Any) -> Any:
         if isinstance(cond, z3.BoolRef):
             then, other = self._value_term(then), self._value_term(other)
-            for kind in (z3.BoolRef, z3.ArithRef):
+            for kind, made in ((z3.BoolRef, _Bool), (z3.ArithRef, _Int)):
                 if isinstance(then, kind) and isinstance(other, kind):
                     term = z3core.Z3_mk_ite(self._ref, cond.as_ast(), then.as_ast(),
                                             other.as_ast())
-                    return kind(term, self.ctx)
+                    return made(term, self.ctx)
         return z3.If(cond, then, other)  # anything else: let z3 coerce it
 
     def _value_term(self, x: Any) -> Any:
@@ -429,15 +509,16 @@ class SymbolicView(View):
         key = (type(x), int(x))
         term = self._values.get(key)
         if term is None:
-            term = z3.BoolVal(x, self.ctx) if isinstance(x, bool) else z3.IntVal(x, self.ctx)
-            self._values[key] = term
+            made = z3.BoolVal(x, self.ctx) if isinstance(x, bool) else z3.IntVal(x, self.ctx)
+            term = self._values[key] = (_Bool if isinstance(x, bool) else _Int)(
+                made.as_ast(), self.ctx)
         return term
 
     def _nary(self, make: Callable[..., Any], xs: tuple[Any, ...]) -> Any:
         args = (z3.Ast * len(xs))()
         for i, x in enumerate(xs):
             args[i] = x.as_ast()
-        return z3.BoolRef(make(self._ref, len(xs), args), self.ctx)
+        return _Bool(make(self._ref, len(xs), args), self.ctx)
 
     def ever(self, tag: str, c: int | None, t: int, f: Callable[[int], Any]) -> Any:
         """History as state: H(u) = "f held before step u", with H(u+1) = H(u) or f(u).
@@ -498,8 +579,9 @@ class SymbolicView(View):
     def value(self, key: Key) -> Any:
         var = self.vars.get(key)
         if var is None:
-            var = z3.Const(self.name(key), _sort(SCHEMA[key.name][0], self.ctx))
-            self.vars[key] = var
+            kind = SCHEMA[key.name][0]
+            made = z3.Const(self.name(key), _sort(kind, self.ctx))
+            var = self.vars[key] = (_Int if kind == "int" else _Bool)(made.as_ast(), self.ctx)
         return var
 
 
