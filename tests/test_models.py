@@ -145,3 +145,17 @@ def test_hard_exclusion_proofs_are_unbounded_by_induction(proved_models) -> None
     assert proofs["explicit_acceptance"] == "unbounded"  # with its strengthening lemma
     # induction is tried, not assumed: some atoms stay bounded, and say so
     assert set(proofs.values()) <= {"bounded", "unbounded"}
+
+
+def test_restore_before_reuse_is_unbounded_where_its_lemma_holds(proved_models) -> None:
+    """With its lemma (a claim needing a restore holds no predicate) the atom is
+    1-inductive on the native offload rows.  On the witness row a window may still
+    start with a restore its history never saw announced, so there it stays bounded:
+    induction is tried per row and reported as it comes out, never assumed."""
+    def proof(file: str, name: str) -> str | None:
+        r = row(proved_models, file, name)
+        return next(c.proof for c in r.result.checks if c.atom.value == "restore_before_reuse")
+
+    assert proof("trtllm.rkv", "trt_offloadable") == "unbounded"
+    assert proof("vllm_native.rkv", "vllm_offloadable") == "unbounded"
+    assert proof("vllm_offload_witness_patch.rkv", "witness_offloadable") == "bounded"

@@ -15,11 +15,13 @@ can never meet an accepted claim proves nothing.
 `words` is the atom's own sentence; a counterexample ends with it.
 
 `lemma(v, c, t)`, where an atom has one, is the strengthening k-induction needs for it:
-a fact about the state and history at step t that holds at every step of every trace
-from the initial state in which the atom has not been violated before t.  History-heavy
-atoms are not inductive on their own (an induction window may start with a history no
-trace can have); the lemma rules those starts out.  The prover never trusts a lemma: it
-checks it from the initial state and proves it preserved (docs/MODEL.md).
+a fact about the state and history at step t meant to hold at every step of every
+trace from the initial state that has not violated the atom before t.  Such atoms are
+not inductive on their own (an induction window may start in a state or with a
+history no trace can have); the lemma rules those starts out.  The prover never trusts
+a lemma: it proves it together with the atom, from the initial state and preserved
+by every step, under the row's primitives; where it does not hold, induction fails
+and the atom stays bounded (docs/MODEL.md).
 """
 
 from __future__ import annotations
@@ -230,6 +232,17 @@ def release_before_loss(v: View, c: int, t: int, q: str | None) -> Formula:
     return v.or_(v.and_(owned, v.lost_blocks(c, t), v.not_(released_first)), premature)
 
 
+def _restore_state_consistent(v: View, c: int, t: int) -> Formula:
+    """restore_before_reuse's lemma: under responsibility, a claim that needs a restore
+    does not hold its predicate, and a claim with a host copy was materialized (an
+    offload needs the predicate).  A runtime that refills a claim needing a restore
+    other than by restoring it breaks the first part, and there the atom stays
+    bounded: serving such a refill is exactly what the atom forbids."""
+    return v.implies(v.resp(c, t), v.and_(
+        v.implies(v.s("nr", t, c), v.not_(v.pred(c, t))),
+        v.implies(v.s("host", t, c), v.s("matd", t, c))))
+
+
 def restore_before_reuse(v: View, c: int, t: int, q: str | None) -> Formula:
     """Reuse of an offloaded c consumes state restored from the tier, restored first."""
     served_unrestored = v.and_(v.move(t, Move.SERVE, c), v.resp(c, t), v.s("nr", t, c))
@@ -391,7 +404,8 @@ ATOMS: dict[Atom, AtomDef] = {
         AtomDef(A.RESTORE_BEFORE_REUSE,
                 "reuse of an offloaded c consumes state restored from the offload tier, "
                 "restored before the reuse",
-                restore_before_reuse, _t_reuse_offloaded, "an offloaded claim is reused"),
+                restore_before_reuse, _t_reuse_offloaded, "an offloaded claim is reused",
+                _restore_state_consistent),
         AtomDef(A.RESTORATION_FAILURE_OUTCOME,
                 "a failed restore of c yields a claim-scoped outcome naming c before the "
                 "request terminates, and no fallback recompute counts as satisfying c",
