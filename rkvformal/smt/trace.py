@@ -429,7 +429,7 @@ class _Int(z3.ArithRef):
     coerce and re-check both operands each time.  The terms are exactly the ones z3.py
     would build (the same C calls on the same arguments, numerals made from the same
     decimal text), so the solver sees the same problem (checked by hashing every row's
-    solver input, docs/MODEL.md)."""
+    solver input, docs/BENCHMARKS.md)."""
 
     __add__ = _arith("__add__", z3core.Z3_mk_add)
     __radd__ = _arith("__radd__", z3core.Z3_mk_add, swap=True)
