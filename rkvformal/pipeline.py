@@ -15,7 +15,7 @@ from rkvformal.semantics.bundles import load_stdlib
 from rkvformal.semantics.domain import Descriptor, Row
 from rkvformal.semantics.validate import validate
 from rkvformal.smt.counterexample import Counterexample, extract
-from rkvformal.smt.lowering import RowResult, classify
+from rkvformal.smt.lowering import RowResult, classify, stages
 from rkvformal.smt.prover import DEFAULT_BOUND
 from rkvformal.syntax.parser import parse_file
 from rkvformal.vocab import AtomStatus, EvidenceClass
@@ -69,6 +69,14 @@ def _prove_task(task: tuple[Row, Options]) -> ProvedRow:
     return prove_row(*task)
 
 
+def _estimated_cost(row: Row) -> int:
+    """A row's proof time, roughly: every atom of its bundle is asked about at each
+    stage, against a model that grows with its primitives and assumptions (on the
+    shipped rows this orders the longest first; docs/BENCHMARKS.md)."""
+    return len(load_stdlib()[row.mode].entries) * (
+        len(row.primitives) + len(row.assumptions) + len(stages(row)))
+
+
 def prove_descriptors(descriptors: list[Descriptor], bound: int = DEFAULT_BOUND,
                       timeout_s: float | None = None, only: str | None = None,
                       jobs: int = 1, induction: int = DEFAULT_INDUCTION,
@@ -79,8 +87,12 @@ def prove_descriptors(descriptors: list[Descriptor], bound: int = DEFAULT_BOUND,
              if only is None or row.name == only]
     if jobs > 1 and len(tasks) > 1:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        # longest rows first, so that no long row starts last and runs alone (results
+        # are put back in file/row order, so output does not depend on the schedule)
+        order = sorted(range(len(tasks)), key=lambda i: -_estimated_cost(tasks[i][0]))
         with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context) as pool:
-            proved = list(pool.map(_prove_task, tasks))
+            futures = {i: pool.submit(_prove_task, tasks[i]) for i in order}
+            proved = [futures[i].result() for i in range(len(tasks))]
     else:
         proved = [_prove_task(task) for task in tasks]
     by_row = iter(proved)
