@@ -68,9 +68,14 @@ def outcome(records: Iterator[tuple[int, Any]]) -> tuple[list[tuple[int, Any]], 
     return got, None
 
 
-def chunked(data: bytes, monkeypatch: pytest.MonkeyPatch, size: int) -> Any:
+class Stream(io.BytesIO):
+    """A stream the reader does not know the position of (it measures each line)."""
+
+
+def chunked(data: bytes, monkeypatch: pytest.MonkeyPatch, size: int,
+            stream: type[io.BytesIO] = io.BytesIO) -> Any:
     monkeypatch.setattr(reader, "CHUNK_LINES", size)
-    return outcome(read_jsonl(io.BytesIO(data), "t.jsonl"))
+    return outcome(read_jsonl(stream(data), "t.jsonl"))
 
 
 def _rec(seq: int | None, **fields: Any) -> bytes:
@@ -94,13 +99,35 @@ LINES = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(LINES, max_size=30), st.integers(1, 9), st.booleans())
+@given(st.lists(LINES, max_size=30), st.integers(1, 9), st.booleans(),
+       st.sampled_from([io.BytesIO, Stream]))
 def test_chunked_reading_agrees_with_line_by_line(lines: list[bytes], size: int,
-                                                  newline_at_end: bool) -> None:
+                                                  newline_at_end: bool,
+                                                  stream: type[io.BytesIO]) -> None:
     data = b"\n".join(lines) + (b"\n" if newline_at_end else b"")
     expected = outcome(reference(data))
     with pytest.MonkeyPatch.context() as monkeypatch:
-        assert chunked(data, monkeypatch, size) == expected
+        assert chunked(data, monkeypatch, size, stream) == expected
+
+
+LONG = st.sampled_from([reader.MAX_LINE_BYTES - 1, reader.MAX_LINE_BYTES,
+                        reader.MAX_LINE_BYTES + 1, 1000])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=6), st.lists(LONG, max_size=3),
+       st.integers(1, 4), st.sampled_from([io.BytesIO, Stream]))
+def test_long_lines_are_reported_whatever_the_chunk_holds(
+        short: list[int], long: list[int], size: int, stream: type[io.BytesIO]) -> None:
+    """A line longer than MAX_LINE_BYTES (its newline counted) is an error at its line,
+    wherever it falls in a chunk and however many bytes the chunk holds besides."""
+    lines = [_rec(i) for i in range(len(short))]
+    for n, at in zip(long, short, strict=False):
+        pad = b'{"event": "x", "pad": "'
+        lines.insert(at, pad + b"y" * (n - len(pad) - 3) + b'"}')
+    data = b"\n".join(lines) + b"\n"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        assert chunked(data, monkeypatch, size, stream) == outcome(reference(data))
 
 
 @settings(max_examples=100, deadline=None)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from itertools import repeat
 from operator import attrgetter, itemgetter
@@ -28,7 +28,7 @@ from rkvformal.semantics.bundles import load_stdlib
 from rkvformal.smt.obligations import ATOMS, AtomDef
 from rkvformal.smt.trace import Move, Phase
 from rkvformal.trace import schema
-from rkvformal.trace.reader import Batch, batches
+from rkvformal.trace.reader import Batch, batches, record_keys
 from rkvformal.trace.schema import TraceInputError
 from rkvformal.trace.steps import CLAIM_STATE, SHARED_STATE, Flags, Step, initial, translate
 from rkvformal.trace.vocabulary import (
@@ -140,7 +140,7 @@ class AtomVerdict:
         return f"{self.atom.value}({self.qualifier})" if self.qualifier else self.atom.value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (slots: a verdict holds one per claim)
 class ClaimVerdict:
     claim_id: str
     status: Status
@@ -148,6 +148,13 @@ class ClaimVerdict:
     atoms: tuple[AtomVerdict, ...]
     stages: Mapping[str, Location]  # first observation of each stage
     missing: tuple[str, ...]  # requirements not met (stages, acceptance)
+
+
+# A verdict makes one ClaimVerdict (and StageLocations) per claim: they are made as their
+# __init__ makes them (every field set), by their slots' own setters.
+_NEW = object.__new__
+_CLAIM_FIELDS = tuple(getattr(ClaimVerdict, f.name).__set__ for f in fields(ClaimVerdict))
+_SET_SEEN = StageLocations._seen.__set__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,28 @@ class _Track:
 _Config = tuple[int, int, tuple[Any, ...], tuple[Any, ...], frozenset[str]]
 # (next config, atoms broken, stages observed (their _SLOT), predicate lost)
 _Outcome = tuple[int, tuple[int, ...], tuple[int, ...], bool]
+# An _Outcome as the hot loop applies it: (next config, the line's index in `seen` of the
+# one stage it observes (0: none), None); or (.., .., the _Outcome) if it breaks an atom,
+# loses the predicate or observes more than one stage (`Gate._apply` does those).
+_Step = tuple[int, int, _Outcome | None]
+
+
+def _step_of(outcome: _Outcome) -> _Step:
+    config, broken, stages, lost = outcome
+    if broken or lost or len(stages) > 1:
+        return config, 0, outcome
+    return config, stages[0] + 1 if stages else 0, None
+
+
+# The names of the fields the gate reads as orjson's strings (`reader.record_keys`).
+_KEY = record_keys(("claim_id", "outcome_claim_id", "blocking_claim_ids",
+                    "restoration_failure_event_sequence", *FIELD_TYPES))
+_CLAIM_ID = repeat(_KEY["claim_id"])
+
+def _applied(outcome: _Outcome) -> _Step:
+    return outcome[0], 0, outcome
+
+
 # Kinds whose flags (for a record naming only its own claim, with that claim's identity
 # values) are a function of these raw fields (plus, when the record has an outcome claim
 # or blocking list naming its own claim alone, which of the two it has and whether it
@@ -203,16 +232,20 @@ FAST_FIELDS: dict[Kind, tuple[str, ...]] = {
 }
 
 
-# event name -> (kind, its FAST_FIELDS or None), for the kinds a record naming only its
-# own claim is a step of that claim for (bookkeeping and gaps are the trace's business)
-_OWN_KINDS: dict[str, tuple[Kind, tuple[str, ...] | None]] = {
-    name: (kind, FAST_FIELDS.get(kind)) for name, kind in VOCABULARY.items()
-    if kind not in (Kind.BOOKKEEPING, Kind.GAP)}
-_IDENTITY_OF = itemgetter(*IDENTITY_FIELDS)  # a record's identity values, if it has all
+# event name -> (kind, its FAST_FIELDS (or ()), how many (-1: none, not memoized)), for
+# the kinds a record naming only its own claim is a step of that claim for (bookkeeping
+# and gaps are the trace's business)
+_OWN_KINDS: dict[str, tuple[Kind, tuple[str, ...], int]] = {
+    name: (kind, tuple(map(_KEY.__getitem__, FAST_FIELDS.get(kind, ()))),
+           len(FAST_FIELDS[kind]) if kind in FAST_FIELDS else -1)
+    for name, kind in VOCABULARY.items() if kind not in (Kind.BOOKKEEPING, Kind.GAP)}
+_LOOK: Any = object()  # (an entry of `_OWN_KINDS` still to be looked up)
+# a record's identity values, if it has all
+_IDENTITY_OF = itemgetter(*map(_KEY.__getitem__, IDENTITY_FIELDS))
 # field -> the types its value may have as is (null: absent); a list field's strings are
 # looked at one by one
 _PLAIN_TYPES: dict[str, frozenset[type]] = {
-    name: frozenset((type(None),) if wanted is list else (type(None), *wanted))
+    _KEY[name]: frozenset((type(None),) if wanted is list else (type(None), *wanted))
     for name, (wanted, _words) in FIELD_TYPES.items()}
 
 
@@ -244,6 +277,8 @@ class Gate:
             raise ValueError(f"unknown stage {unknown[0]!r}; stages: {', '.join(STAGES)}")
         # where the lines of the acceptance and of each required stage are kept
         self._needed = [_ACCEPTED, *(_SLOT[s] + 1 for s in self.required)]
+        # (a tuple whatever their number: the acceptance's line is asked twice)
+        self._needed_lines = itemgetter(_ACCEPTED, *self._needed)
         self.atoms: tuple[tuple[AtomDef, str | None], ...] = tuple(
             (ATOMS[e.atom], e.qualifier) for e in bundle.entries)
         self.local = tuple(i for i, (d, _q) in enumerate(self.atoms) if d.atom not in PAIRWISE)
@@ -252,12 +287,26 @@ class Gate:
         self._all_pass = tuple(AtomVerdict(d.atom, q, Status.PASS, (), d.words)
                                for d, q in self.atoms)
         self.memo: dict[tuple[Any, ...], _Outcome] = {}
-        self.fast: dict[tuple[Any, ...], _Outcome] = {}  # keyed by raw record fields
+        self.fast: dict[tuple[Any, ...], _Step] = {}  # keyed by raw record fields
         self.configs: list[_Config] = []
+        # (config, ok, ident_ok) -> the outcome of a new claim's own acceptance
+        self._accepted: dict[tuple[int, bool, bool], _Step] = {}
+        # (config, required blocks, priority) -> the config once a claim is accepted
+        self._learned: dict[tuple[int, int, int], int] = {}
         self.config_ids: dict[_Config, int] = {}
+        # a config's (required blocks, priority, claim state): interned, per config
+        self._classes: list[tuple[int, int, tuple[Any, ...]]] = []
+        self._class_ids: dict[tuple[int, int, tuple[Any, ...]], int] = {}
+        self._class_of: list[int] = []
         claim, shared = initial()  # a claim nobody has mentioned yet
         self._fresh = self._config((1, 0, tuple(claim[n] for n in CLAIM_STATE),
                                     tuple(shared[n] for n in SHARED_STATE), frozenset()))
+        self._shared = False  # a verdict holds the claims' `seen` lists
+        # When claims are compared (`_pairwise`), every step goes through `_apply`, which
+        # keeps the number of claims in each configuration.
+        self._step_of = _step_of if not self.pairwise else _applied
+        self._census: dict[int, int] = {}  # `_classes` index -> claims in it (if compared)
+        self._pairs: dict[tuple[int, int, int], tuple[int, ...]] = {}  # `_compare`'s
         self.records = 0
         self.gaps: list[tuple[int, int, int]] = []
         self.unnamed = 0  # records about KV that name no claim (generic substrate)
@@ -266,6 +315,7 @@ class Gate:
 
     # --- feeding -------------------------------------------------------------------
     def feed(self, line: int, rec: Mapping[str, Any]) -> None:
+        self._unshare()
         self.records += 1
         self._feed(line, rec)
 
@@ -283,12 +333,50 @@ class Gate:
         flags = self._flags(kind, rec, name, track)
         self._apply(track, self._outcome(track.config, kind, flags), seq, line)
 
+    def _accept(self, track: _Track, rec: Mapping[str, Any], seq: Any, line: int) -> None:
+        """`_step` for the acceptance of a claim not seen before, by its own record:
+        what `_flags` and `_identity` find for it (`ok` and `ident_ok`; every other flag
+        is its default), with the outcome kept per (configuration, ok, ident_ok)."""
+        get = rec.get
+        ok = get("claim_registration") != "post_hoc"
+        self._learn_claim(rec, track)
+        ident_ok = True
+        for group in IDENTITY_REQUIRED:
+            for name in group:
+                if get(name):
+                    break
+            else:
+                ident_ok = False  # (this group of IDENTITY_REQUIRED has no value)
+                break
+        if ident_ok:
+            try:
+                values = _IDENTITY_OF(rec)
+            except KeyError:  # (some are absent: None, as if null)
+                values = tuple(map(get, IDENTITY_FIELDS))
+            track.identity, track.whole = values, None not in values
+        key = (track.config, ok, ident_ok)
+        out = self._accepted.get(key)
+        if out is None:
+            flags = tuple(Flags(own=True, ident_ok=ident_ok, ok=ok))
+            out = self._accepted[key] = self._step_of(self._outcome(
+                track.config, Kind.ACCEPTED, flags))
+        config, slot, outcome = out
+        if outcome is not None:
+            self._apply(track, outcome, seq, line)
+            return
+        if slot:  # (a new claim has seen nothing yet)
+            seen = track.seen
+            seen[slot - 1] = seq
+            seen[slot] = line
+        track.config = config
+
     def consume(self, records: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
         """`feed` every record."""
         self.consume_batches(batches(records))
 
     def consume_batches(self, chunks: Iterable[Batch]) -> None:
         """`feed` every record of every batch (`reader.read_batches` reads them)."""
+        self._unshare()
         with _no_cyclic_gc():
             for batch in chunks:
                 self._consume(batch)
@@ -297,17 +385,37 @@ class Gate:
         """The hot loop.  A record that names only its own claim is, for a claim not
         seen before, one `_step`; for a known claim carrying the identity values it
         already has, one lookup in a memo keyed by the raw fields its kind reads
-        (`FAST_FIELDS`).  Anything else is `_feed`."""
+        (`FAST_FIELDS`).  Anything else is `_feed`.
+
+        What does not depend on the claims' progress (each record's claim, kind, and
+        claim if already known) is read for the whole batch first, by C-level `map`s.
+        The memo key is (configuration, kind, extra, the fields' values...): the same
+        keys are equal, and the same records validated, as with the fields' values in
+        one tuple; they are written out by count (a tuple of two `get`s is a third of
+        `tuple(map(...))`), and a step that breaks nothing is applied here."""
         tracks, fast, feed = self.tracks, self.fast, self._feed
-        kinds, identity_of = _OWN_KINDS.get, _IDENTITY_OF
-        self.records += len(batch.records)
-        for line, rec, event, seq in zip(*batch, strict=True):
-            own = rec.get("claim_id")
-            entry = kinds(event) if own.__class__ is str else None
+        identity_of = _IDENTITY_OF
+        records, events = batch.records, batch.events
+        self.records += len(records)
+        try:
+            owns = list(map(dict.get, records, _CLAIM_ID))
+            entries = list(map(_OWN_KINDS.get, events))
+            known = list(map(tracks.get, owns))
+        except TypeError:  # not a dict, or an unhashable name: looked up one by one
+            owns = [rec.get("claim_id") for rec in records]
+            entries, known = [_LOOK] * len(records), [None] * len(records)
+        for line, rec, event, seq, own, entry, track in zip(
+                batch.lines, records, events, batch.sequences, owns, entries, known,
+                strict=True):
+            if own.__class__ is not str:
+                feed(line, rec)
+                continue
+            if entry is _LOOK:
+                entry = _OWN_KINDS.get(event)
             if entry is None:
                 feed(line, rec)
                 continue
-            kind, fields = entry
+            kind, fields, count = entry
             extra: tuple[Any, ...] = ()
             if "outcome_claim_id" in rec or "blocking_claim_ids" in rec:
                 # still only its own claim if the outcome and blocking list name it alone
@@ -318,26 +426,39 @@ class Gate:
                     continue
                 extra = (outcome_claim is None, not blocking,
                          "restoration_failure_event_sequence" in rec)
-            track = tracks.get(own)
-            if track is None:  # a new claim (what `_feed` would do, without the search)
-                self._validate(line, rec)
-                track = self._track(own)
-                self._step(track, kind, rec, own, seq, line)
-                continue
-            if fields is None:
+            if track is None:
+                track = tracks.get(own)  # (made by an earlier record of this batch?)
+                if track is None:  # a new claim (what `_feed` would do, without the search)
+                    self._validate(line, rec)
+                    track = self._track(own)
+                    if kind is Kind.ACCEPTED:
+                        self._accept(track, rec, seq, line)
+                    else:
+                        self._step(track, kind, rec, own, seq, line)
+                    continue
+            if count < 0:
                 feed(line, rec)
                 continue
-            if track.whole:
-                try:
-                    same = identity_of(rec) == track.identity
-                except KeyError:  # a field is missing: not the claim's identity
-                    same = False
-            else:  # (partly unknown: absent and null fields compare alike)
-                same = tuple(map(rec.get, IDENTITY_FIELDS)) == track.identity
+            try:
+                same = identity_of(rec) == track.identity
+            except KeyError:  # a field is absent: as null if the claim's is unknown
+                same = not track.whole and tuple(map(rec.get, IDENTITY_FIELDS)) == track.identity
             if not same:
                 feed(line, rec)
                 continue
-            key = (track.config, kind, tuple(map(rec.get, fields)) if fields else (), extra)
+            config = track.config
+            if count == 0:
+                key: tuple[Any, ...] = (config, kind, extra)
+            elif count == 2:
+                get = rec.get
+                key = (config, kind, extra, get(fields[0]), get(fields[1]))
+            elif count == 1:
+                key = (config, kind, extra, rec.get(fields[0]))
+            elif count == 3:
+                get = rec.get
+                key = (config, kind, extra, get(fields[0]), get(fields[1]), get(fields[2]))
+            else:
+                key = (config, kind, extra, *map(rec.get, fields))
             try:
                 out = fast.get(key)
             except TypeError:  # an unhashable field value: the slow path says so
@@ -345,9 +466,18 @@ class Gate:
                 continue
             if out is None:
                 self._validate(line, rec)
-                out = fast[key] = self._outcome(
-                    track.config, kind, self._flags(kind, rec, own, track))
-            self._apply(track, out, seq, line)
+                out = fast[key] = self._step_of(self._outcome(
+                    config, kind, self._flags(kind, rec, own, track)))
+            config, slot, outcome = out
+            if outcome is not None:
+                self._apply(track, outcome, seq, line)
+                continue
+            if slot:
+                seen = track.seen
+                if seen[slot] is None:
+                    seen[slot - 1] = seq
+                    seen[slot] = line
+            track.config = config
 
     def _validate(self, line: int, rec: Mapping[str, Any]) -> None:
         """The fields the gate reads have their schema types (docs/TRACES.md), or the
@@ -368,6 +498,7 @@ class Gate:
     def observe(self, line: int, rec: Mapping[str, Any]) -> list[tuple[str, Step]]:
         """The model step this record is for each claim it concerns (`admit` reads it;
         the same translation `feed` memoizes, computed afresh)."""
+        self._unshare()
         self.records += 1
         steps = []
         kind, names = self._concerned(line, rec)
@@ -386,6 +517,9 @@ class Gate:
 
     def _track(self, name: str) -> _Track:
         track = self.tracks[name] = _Track(name, self._fresh)
+        if self.pairwise:
+            fresh = self._class_of[self._fresh]
+            self._census[fresh] = self._census.get(fresh, 0) + 1
         return track
 
     def _config(self, values: _Config) -> int:
@@ -394,6 +528,10 @@ class Gate:
         if index is None:
             index = self.config_ids[values] = len(self.configs)
             self.configs.append(values)
+            klass = values[:3]  # (what `_pairwise` compares another claim by)
+            self._class_of.append(self._class_ids.setdefault(klass, len(self._class_ids)))
+            if len(self._class_ids) > len(self._classes):
+                self._classes.append(klass)
         return index
 
     def _concerned(self, line: int, rec: Mapping[str, Any]) -> tuple[Kind, list[str]]:
@@ -479,16 +617,24 @@ class Gate:
                   resident_role: bool) -> bool:
         """The record's identity fields agree with the claim's first ones; an
         acceptance must carry a predicate and an object identity."""
-        get = rec.get
-        values, known = tuple(map(get, IDENTITY_FIELDS)), track.identity
+        known = track.identity
+        try:
+            values = _IDENTITY_OF(rec)
+        except KeyError:  # (some are absent: None, as if null)
+            values = tuple(map(rec.get, IDENTITY_FIELDS))
         if kind is not Kind.ACCEPTED and not (kind is Kind.REQUEST_STARTED and resident_role):
             if values == known:
                 return True
         elif track.seen[_ACCEPTED] is None:  # accepting a claim not accepted yet
             if kind is Kind.ACCEPTED:
                 self._learn_claim(rec, track)
-            if not all(map(any, map(map, repeat(get), IDENTITY_REQUIRED))):
-                return False  # (some group of IDENTITY_REQUIRED has no value)
+            get = rec.get
+            for group in IDENTITY_REQUIRED:
+                for name in group:
+                    if get(name):
+                        break
+                else:
+                    return False  # (this group of IDENTITY_REQUIRED has no value)
         if known is None:
             stable = True
         else:
@@ -505,10 +651,12 @@ class Gate:
             inside = text[text.find("(") + 1: text.rfind(")")] if "(" in text else ""
             required = int(inside) if inside.isdigit() else 1
         priority = rec.get("priority", rec.get("retention_priority"))
-        _r, _p, state, shared, history = self.configs[track.config]
-        track.config = self._config((max(1, required),
-                                     priority if isinstance(priority, int) else 0,
-                                     state, shared, history))
+        key = (track.config, max(1, required), priority if isinstance(priority, int) else 0)
+        config = self._learned.get(key)
+        if config is None:  # (`_config` of equal values is the same configuration)
+            _r, _p, state, shared, history = self.configs[track.config]
+            config = self._learned[key] = self._config((*key[1:], state, shared, history))
+        self._move(track, config)
 
     # --- one step --------------------------------------------------------------------
     def _advance(self, track: _Track, kind: Kind, flags: tuple[Any, ...],
@@ -535,7 +683,7 @@ class Gate:
                 self._break(track, i, (seq, line))
             if lost and self.pairwise:
                 self._pairwise(track, config, (seq, line))
-        track.config = config
+        self._move(track, config)
 
     def _break(self, track: _Track, i: int, where: tuple[Any, int]) -> None:
         broken = track.broken
@@ -598,34 +746,77 @@ class Gate:
 
     def _pairwise(self, track: _Track, after_config: int, where: tuple[Any, int]) -> None:
         """priority_order compares the losing claim with every other claim (not kept in
-        the automaton: it is asked only when a claim loses its predicate)."""
-        required, priority, state, shared, history = self.configs[track.config]
+        the automaton: it is asked only when a claim loses its predicate).  What it says
+        about another claim depends only on that claim's numbers and state (`_view`'s
+        slot 1), so it is asked once per (numbers, state) the other claims are in
+        (`_census`), and said for each claim there: a break per claim, as many as
+        MAX_LOCATIONS keeps."""
+        own, mine = track.config, self._class_of[track.config]
+        for klass, claims in self._census.items():
+            if klass == mine:
+                claims -= 1  # (not the claim itself)
+            if claims <= 0:
+                continue
+            key = (own, after_config, klass)
+            broken = self._pairs.get(key)
+            if broken is None:
+                broken = self._pairs[key] = self._compare(own, after_config,
+                                                          self._classes[klass])
+            for i in broken:
+                for _ in range(min(claims, MAX_LOCATIONS)):
+                    self._break(track, i, where)
+
+    def _compare(self, config: int, after_config: int,
+                 other: tuple[int, int, tuple[Any, ...]]) -> tuple[int, ...]:
+        """The pairwise atoms a claim in configuration `config` breaks by losing its
+        predicate (to `after_config`) against a claim with `other`'s numbers and state."""
+        required, priority, state, shared, history = self.configs[config]
+        if other[2][CLAIM_STATE.index("phase")] != Phase.ACCEPTED:
+            return ()
         before = dict(zip(CLAIM_STATE, state, strict=True))
         after = dict(zip(CLAIM_STATE, self.configs[after_config][2], strict=True))
         shared_map = dict(zip(SHARED_STATE, shared, strict=True))
         step = Step(Move.IDLE, False, dict(NO_EVENTS), after, shared_map, shared_map,
                     before["inr"] - after["inr"])
-        phase = CLAIM_STATE.index("phase")
-        for other in self.tracks.values():
-            values = self.configs[other.config]
-            if other is track or values[2][phase] != Phase.ACCEPTED:
-                continue
-            view = self._view(step, before, (required, priority), values, history)
-            for i in self.pairwise:
-                if self.atoms[i][0].violation(view, 0, 0, self.atoms[i][1]):
-                    self._break(track, i, where)
+        view = self._view(step, before, (required, priority), other, history)
+        return tuple(i for i in self.pairwise
+                     if self.atoms[i][0].violation(view, 0, 0, self.atoms[i][1]))
+
+    def _move(self, track: _Track, config: int) -> None:
+        """The claim is now in `config` (and counted with its numbers and state, if
+        claims are compared)."""
+        if self.pairwise:
+            before, after = self._class_of[track.config], self._class_of[config]
+            if before != after:
+                census = self._census
+                census[before] -= 1
+                census[after] = census.get(after, 0) + 1
+        track.config = config
 
     # --- the answer -------------------------------------------------------------------
     def verdict(self) -> TraceVerdict:
+        """The verdict on the records fed so far.  Its stages are the claims' own lists
+        of first observations (a verdict on 100,000 claims would copy 100,000 lists):
+        feeding more records first gives the claims copies (`_unshare`)."""
         with _no_cyclic_gc():
-            return self._verdict()
+            verdict = self._verdict()
+        self._shared = True
+        return verdict
+
+    def _unshare(self) -> None:
+        """Before a record changes a claim's observations: if a verdict holds them,
+        the claims go on with copies (the verdict keeps what it said)."""
+        if self._shared:
+            for track in self.tracks.values():
+                track.seen = track.seen.copy()
+            self._shared = False
 
     def _verdict(self) -> TraceVerdict:
         judged: Iterable[_Track] = self.tracks.values()
         if self.claim is not None:
             judged = [t for t in (self.tracks.get(self.claim),) if t is not None]
         # (made in the order the claims came, the order they lie in memory, then sorted)
-        claims = tuple(sorted(map(self._claim_verdict, judged), key=attrgetter("claim_id")))
+        claims = tuple(sorted(self._claim_verdicts(judged), key=attrgetter("claim_id")))
         accepted = any(map(attrgetter("accepted"), claims))
         reasons: list[str] = []
         if not accepted:
@@ -652,6 +843,30 @@ class Gate:
         return TraceVerdict(self.path, self.mode, self.required, status, self.records, claims,
                             tuple(self.gaps), tuple(reasons))
 
+    def _claim_verdicts(self, tracks: Iterable[_Track]) -> list[ClaimVerdict]:
+        """One ClaimVerdict per track (`_claim_verdict`, written out for the common
+        case: nothing broken, no gap, every required stage seen)."""
+        new, seen_of = _NEW, _SET_SEEN
+        s_claim, s_status, s_accepted, s_atoms, s_stages, s_missing = _CLAIM_FIELDS
+        all_pass, passing, needed_lines = self._all_pass, Status.PASS, self._needed_lines
+        claims = []
+        for track in tracks:
+            seen = track.seen
+            if track.broken or self.gaps or None in needed_lines(seen):
+                claims.append(self._claim_verdict(track))
+                continue
+            stages = new(StageLocations)
+            seen_of(stages, seen)
+            claim = new(ClaimVerdict)
+            s_claim(claim, track.name)
+            s_status(claim, passing)
+            s_accepted(claim, True)  # (acceptance is always needed)
+            s_atoms(claim, all_pass)
+            s_stages(claim, stages)
+            s_missing(claim, ())
+            claims.append(claim)
+        return claims
+
     def _claim_verdict(self, track: _Track) -> ClaimVerdict:
         seen = track.seen
         accepted = seen[_ACCEPTED] is not None
@@ -663,13 +878,12 @@ class Gate:
             status = (Status.FAIL if Status.FAIL in statuses
                       else Status.UNKNOWN if Status.UNKNOWN in statuses else Status.PASS)
         missing: tuple[str, ...] = ()
-        if None in map(seen.__getitem__, self._needed):
+        if None in self._needed_lines(seen):
             needed = [] if accepted else ["accepted"]
             needed += [s for s in self.required if seen[_SLOT[s] + 1] is None
                        and s not in needed]
             missing, status = tuple(needed), Status.FAIL
-        return ClaimVerdict(track.name, status, accepted, atoms, StageLocations(seen.copy()),
-                            missing)
+        return ClaimVerdict(track.name, status, accepted, atoms, StageLocations(seen), missing)
 
     def _atom_verdict(self, track: _Track, i: int) -> AtomVerdict:
         d, q = self.atoms[i]
