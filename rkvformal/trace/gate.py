@@ -249,6 +249,25 @@ _PLAIN_TYPES: dict[str, frozenset[type]] = {
     for name, (wanted, _words) in FIELD_TYPES.items()}
 
 
+def _identity_values(rec: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The record's IDENTITY_FIELDS values (an absent one is None, as if null)."""
+    try:
+        return _IDENTITY_OF(rec)  # type: ignore[no-any-return]
+    except KeyError:
+        return tuple(map(rec.get, IDENTITY_FIELDS))
+
+
+def _carries_required_identity(get: Any) -> bool:
+    """Every group of IDENTITY_REQUIRED has a value in the record (`get` is its .get)."""
+    for group in IDENTITY_REQUIRED:
+        for name in group:
+            if get(name):
+                break
+        else:
+            return False
+    return True
+
+
 @contextmanager
 def _no_cyclic_gc() -> Iterator[None]:
     """A pass allocates a record per line and keeps tuples per claim, none of them in
@@ -340,19 +359,9 @@ class Gate:
         get = rec.get
         ok = get("claim_registration") != "post_hoc"
         self._learn_claim(rec, track)
-        ident_ok = True
-        for group in IDENTITY_REQUIRED:
-            for name in group:
-                if get(name):
-                    break
-            else:
-                ident_ok = False  # (this group of IDENTITY_REQUIRED has no value)
-                break
+        ident_ok = _carries_required_identity(get)
         if ident_ok:
-            try:
-                values = _IDENTITY_OF(rec)
-            except KeyError:  # (some are absent: None, as if null)
-                values = tuple(map(get, IDENTITY_FIELDS))
+            values = _identity_values(rec)
             track.identity, track.whole = values, None not in values
         key = (track.config, ok, ident_ok)
         out = self._accepted.get(key)
@@ -618,23 +627,15 @@ class Gate:
         """The record's identity fields agree with the claim's first ones; an
         acceptance must carry a predicate and an object identity."""
         known = track.identity
-        try:
-            values = _IDENTITY_OF(rec)
-        except KeyError:  # (some are absent: None, as if null)
-            values = tuple(map(rec.get, IDENTITY_FIELDS))
+        values = _identity_values(rec)
         if kind is not Kind.ACCEPTED and not (kind is Kind.REQUEST_STARTED and resident_role):
             if values == known:
                 return True
         elif track.seen[_ACCEPTED] is None:  # accepting a claim not accepted yet
             if kind is Kind.ACCEPTED:
                 self._learn_claim(rec, track)
-            get = rec.get
-            for group in IDENTITY_REQUIRED:
-                for name in group:
-                    if get(name):
-                        break
-                else:
-                    return False  # (this group of IDENTITY_REQUIRED has no value)
+            if not _carries_required_identity(rec.get):
+                return False
         if known is None:
             stable = True
         else:
