@@ -166,10 +166,10 @@ def test_a_bad_field_before_a_bad_line_is_reported_first(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Line 2's field type is the gate's to report; line 4 cannot be parsed.  Read one
     line at a time, the gate would stop at line 2 before line 4 was read."""
-    lines = [_rec(0), _rec(1, priority="high"), _rec(2), b'{"event": "x", "ev']
+    lines = [_rec(0), _rec(1, prefix_id=True), _rec(2), b'{"event": "x", "ev']
     error = _gate_error(monkeypatch, b"\n".join(lines) + b"\n")
-    assert (error.line, error.message) == (2, "field 'priority' must be an integer, "
-                                               "got a string")
+    assert (error.line, error.message) == (2, "field 'prefix_id' must be a string or an "
+                                               "integer, got a boolean")
     lines[1] = _rec(1)
     assert _gate_error(monkeypatch, b"\n".join(lines) + b"\n").line == 4
 
@@ -178,7 +178,7 @@ def test_records_an_adapter_gave_before_it_failed_are_judged_first(
         monkeypatch: pytest.MonkeyPatch) -> None:
     def source() -> Iterator[tuple[int, dict[str, Any]]]:
         yield 1, {"event": "resident_claim_accepted", "claim_id": "c"}
-        yield 2, {"event": "resident_claim_offloaded", "claim_id": "c", "priority": "x"}
+        yield 2, {"event": "resident_claim_offloaded", "claim_id": "c", "prefix_id": 0.5}
         raise TraceInputError("native.jsonl", 3, "not UTF-8 text")
 
     monkeypatch.setattr(reader, "CHUNK_LINES", 8)

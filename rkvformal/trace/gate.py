@@ -69,6 +69,39 @@ FIELD_TYPES: dict[str, tuple[Any, str]] = {
     "blocking_claim_ids": (list, "a list of claim id strings"),
 }
 
+# Which of FIELD_TYPES the gate reads in a record of each kind: exactly these are
+# type-checked, wherever the record goes (the general path, the hot loop's memo, `trace
+# admit`), so a field is checked where it is read and a mistyped one is reported the
+# same whatever came before it.  A claim-scoped record is read for the claims it names
+# and, when it names its own, for its identity values; `test_trace_gate_reads` records
+# what the general path reads and holds it to this table.
+_NAMES = ("claim_id", "outcome_claim_id", "blocking_claim_ids")
+_OUTCOMES = ("claim_scoped_outcome_type", "outcome_type")
+_CLAIM_READS = (*_NAMES, *IDENTITY_FIELDS)
+_ACCEPTANCE = ("claim_registration", *(f for g in IDENTITY_REQUIRED for f in g))
+READS: dict[Kind | None, tuple[str, ...]] = {
+    None: ("claim_id",),  # an event name outside the vocabulary: does it name a claim?
+    Kind.BOOKKEEPING: (),
+    Kind.GAP: ("missing_from", "missing_to"),
+    Kind.ACCEPTED: (*_ACCEPTANCE, "resident_blocks_required", "priority",
+                    "retention_priority"),
+    Kind.MATERIALIZED: ("resident_blocks_materialized", "leading_blocks_survived",
+                        "predicate_materialized"),
+    Kind.RESTORED: ("restoration_source", "restored_from_offload_tier"),
+    Kind.HARMED: ("predicate_after_leading_blocks",),
+    Kind.RESTORATION_FAILED: _OUTCOMES,
+    **{k: (*_OUTCOMES, "restoration_failure_event_sequence", "feasibility",
+           "resident_plus_active_blocks", "usable_blocks") for k in CAPACITY_KINDS},
+    Kind.BLOCK_REMOVED: ("medium", "logical_block_position"),
+    Kind.VICTIM: ("medium", "logical_block_position"),
+    Kind.REQUEST_STARTED: (*_ACCEPTANCE, "resident_claim_role", "resident_claim"),
+    Kind.STORED: ("resident_claim_role", "claim_registration"),
+    Kind.REQUEST_FINISHED: ("resident_claim_role", "claim_registration"),
+}
+for _kind in Kind:  # every claim kind also reads the claims it names and their identity
+    if _kind not in (Kind.BOOKKEEPING, Kind.GAP):
+        READS[_kind] = tuple(dict.fromkeys((*_CLAIM_READS, *READS.get(_kind, ()))))
+
 
 def json_type(value: Any) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
@@ -178,6 +211,9 @@ class _Track:
     config: int
     identity: tuple[Any, ...] | None = None  # IDENTITY_FIELDS values, first seen
     whole: bool = False  # every identity value is known (none is None)
+    # `identity` if no value of it is a number (text equals only text: True == 1), else
+    # None (never a record's): what the hot loop compares a record's identity with
+    exact_identity: tuple[Any, ...] | None = None
     # the first observation of each of STAGES: its sequence and line at _SLOT[stage] and
     # the next index (line None: not observed); a flat list is a third of a dict of pairs
     seen: list[Any] = field(default_factory=_UNSEEN.copy)
@@ -212,41 +248,55 @@ def _applied(outcome: _Outcome) -> _Step:
     return outcome[0], 0, outcome
 
 
-# Kinds whose flags (for a record naming only its own claim, with that claim's identity
-# values) are a function of these raw fields (plus, when the record has an outcome claim
-# or blocking list naming its own claim alone, which of the two it has and whether it
-# cites a restoration failure): `consume` keys its memo on them directly.
+# Kinds whose flags, for a record naming only its own claim with that claim's identity
+# values, are a function of the fields they read (READS, but for the claims they name and
+# their identity), plus, when the record has an outcome claim or blocking list naming its
+# own claim alone, which of the two it has: `consume` keys its memo on their values.  A
+# restoration failure's sequence number is read for whether there is one (the key holds
+# its type), not for its value.
+_RFES = "restoration_failure_event_sequence"
 FAST_FIELDS: dict[Kind, tuple[str, ...]] = {
-    Kind.MATERIALIZED: ("resident_blocks_materialized", "leading_blocks_survived",
-                        "predicate_materialized"),
-    Kind.RESTORED: ("restoration_source", "restored_from_offload_tier"),
-    Kind.OFFLOADED: (), Kind.RESTORE_REQUIRED: (), Kind.REUSED: (), Kind.SUBMITTED: (),
-    Kind.DEMOTED: (), Kind.EXPIRED: (), Kind.BLOCK_STORED: (),
-    Kind.HARMED: ("predicate_after_leading_blocks",), Kind.LOST_AFTER_RELEASE: (),
-    Kind.STORED: ("resident_claim_role", "claim_registration"),
-    Kind.REQUEST_FINISHED: ("resident_claim_role", "claim_registration"),
-    Kind.RESTORATION_FAILED: ("claim_scoped_outcome_type", "outcome_type"),
-    **{k: ("claim_scoped_outcome_type", "outcome_type", "feasibility",
-           "resident_plus_active_blocks", "usable_blocks")
-       for k in (Kind.REFUSED, Kind.DEFERRED, Kind.ADMITTED)},
-}
+    kind: tuple(f for f in READS[kind] if f not in _CLAIM_READS and f != _RFES)
+    for kind in Kind if kind not in (
+        Kind.ACCEPTED, Kind.REJECTED, Kind.BLOCK_REMOVED, Kind.VICTIM, Kind.ALL_CLEARED,
+        Kind.REQUEST_STARTED, Kind.GENERIC, Kind.BOOKKEEPING, Kind.GAP)}
+# How `consume` writes a kind's memo key: its fields' values, and their types unless all
+# are text (a text value equals only text; a number equals a flag, True == 1 == 1.0),
+# written out for up to three fields; any other kind's (and a refusal's, with the type of
+# its restoration failure's sequence number) in general.
+_NOT_MEMOIZED, _NONE, _ONE_TYPED, _TWO_TEXTS, _TWO_TYPED, _THREE_TYPED, _GENERAL = range(-1, 6)
 
 
-# event name -> (kind, its FAST_FIELDS (or ()), how many (-1: none, not memoized)), for
-# the kinds a record naming only its own claim is a step of that claim for (bookkeeping
-# and gaps are the trace's business)
+def _layout(kind: Kind) -> int:
+    if kind not in FAST_FIELDS:
+        return _NOT_MEMOIZED
+    fields = FAST_FIELDS[kind]
+    if _RFES in READS[kind] or len(fields) > 3:
+        return _GENERAL
+    if len(fields) == 2 and all(FIELD_TYPES[f] is _STR for f in fields):
+        return _TWO_TEXTS
+    return (_NONE, _ONE_TYPED, _TWO_TYPED, _THREE_TYPED)[len(fields)]
+
+
+# event name -> (kind, its FAST_FIELDS (or ()), its key's layout), for the kinds a record
+# naming only its own claim is a step of that claim for (bookkeeping and gaps are the
+# trace's business)
 _OWN_KINDS: dict[str, tuple[Kind, tuple[str, ...], int]] = {
-    name: (kind, tuple(map(_KEY.__getitem__, FAST_FIELDS.get(kind, ()))),
-           len(FAST_FIELDS[kind]) if kind in FAST_FIELDS else -1)
+    name: (kind, tuple(map(_KEY.__getitem__, FAST_FIELDS.get(kind, ()))), _layout(kind))
     for name, kind in VOCABULARY.items() if kind not in (Kind.BOOKKEEPING, Kind.GAP)}
+_RFES_KEY = _KEY[_RFES]
 _LOOK: Any = object()  # (an entry of `_OWN_KINDS` still to be looked up)
 # a record's identity values, if it has all
 _IDENTITY_OF = itemgetter(*map(_KEY.__getitem__, IDENTITY_FIELDS))
-# field -> the types its value may have as is (null: absent); a list field's strings are
-# looked at one by one
-_PLAIN_TYPES: dict[str, frozenset[type]] = {
-    _KEY[name]: frozenset((type(None),) if wanted is list else (type(None), *wanted))
-    for name, (wanted, _words) in FIELD_TYPES.items()}
+# kind -> the fields it reads (READS) and, for each, the types its value may have as is
+# (null: absent); a list field's strings are looked at one by one
+_CHECKS: dict[Kind | None, tuple[tuple[str, ...], tuple[frozenset[type], ...]]] = {
+    kind: (tuple(map(_KEY.__getitem__, names)), tuple(frozenset(
+        (type(None),) if FIELD_TYPES[name][0] is list else (type(None), *FIELD_TYPES[name][0]))
+        for name in names))
+    for kind, names in READS.items()}
+_HAS = frozenset.__contains__
+_TEXT = frozenset((str, type(None)))
 
 
 def _identity_values(rec: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -266,6 +316,18 @@ def _carries_required_identity(get: Any) -> bool:
         else:
             return False
     return True
+
+
+def _either(get: Any, first: str, second: str) -> Any:
+    """Field `first`, or `second` if `first` is null or absent (null is absent: a memo
+    key, which holds None for both, must not tell them apart)."""
+    value = get(first)
+    return get(second) if value is None else value
+
+
+def _know_identity(track: _Track, values: tuple[Any, ...]) -> None:
+    track.identity, track.whole = values, None not in values
+    track.exact_identity = values if _TEXT.issuperset(map(type, values)) else None
 
 
 @contextmanager
@@ -340,7 +402,7 @@ class Gate:
 
     def _feed(self, line: int, rec: Mapping[str, Any]) -> None:
         """One record, the general way (`records` is counted by the caller)."""
-        self._validate(line, rec)
+        self._validate(line, rec, VOCABULARY.get(rec["event"]))
         kind, names = self._concerned(line, rec)
         seq, tracks = rec.get("event_sequence"), self.tracks
         for name in names:
@@ -362,7 +424,7 @@ class Gate:
         ident_ok = _carries_required_identity(get)
         if ident_ok:
             values = _identity_values(rec)
-            track.identity, track.whole = values, None not in values
+            _know_identity(track, values)
         key = (track.config, ok, ident_ok)
         out = self._accepted.get(key)
         if out is None:
@@ -424,7 +486,7 @@ class Gate:
             if entry is None:
                 feed(line, rec)
                 continue
-            kind, fields, count = entry
+            kind, fields, layout = entry
             extra: tuple[Any, ...] = ()
             if "outcome_claim_id" in rec or "blocking_claim_ids" in rec:
                 # still only its own claim if the outcome and blocking list name it alone
@@ -433,48 +495,57 @@ class Gate:
                 if outcome_claim not in (None, own) or blocking not in (None, [], [own]):
                     feed(line, rec)
                     continue
-                extra = (outcome_claim is None, not blocking,
-                         "restoration_failure_event_sequence" in rec)
+                extra = (outcome_claim is None, not blocking)
             if track is None:
                 track = tracks.get(own)  # (made by an earlier record of this batch?)
                 if track is None:  # a new claim (what `_feed` would do, without the search)
-                    self._validate(line, rec)
+                    self._validate(line, rec, kind)
                     track = self._track(own)
                     if kind is Kind.ACCEPTED:
                         self._accept(track, rec, seq, line)
                     else:
                         self._step(track, kind, rec, own, seq, line)
                     continue
-            if count < 0:
+            if layout == _NOT_MEMOIZED:
                 feed(line, rec)
                 continue
             try:
-                same = identity_of(rec) == track.identity
+                same = identity_of(rec) == track.exact_identity
             except KeyError:  # a field is absent: as null if the claim's is unknown
-                same = not track.whole and tuple(map(rec.get, IDENTITY_FIELDS)) == track.identity
+                same = not track.whole and tuple(
+                    map(rec.get, IDENTITY_FIELDS)) == track.exact_identity
             if not same:
                 feed(line, rec)
                 continue
             config = track.config
-            if count == 0:
+            if layout == _NONE:
                 key: tuple[Any, ...] = (config, kind, extra)
-            elif count == 2:
+            elif layout == _TWO_TEXTS:
                 get = rec.get
                 key = (config, kind, extra, get(fields[0]), get(fields[1]))
-            elif count == 1:
-                key = (config, kind, extra, rec.get(fields[0]))
-            elif count == 3:
+            elif layout == _THREE_TYPED:
                 get = rec.get
-                key = (config, kind, extra, get(fields[0]), get(fields[1]), get(fields[2]))
+                a, b, c = get(fields[0]), get(fields[1]), get(fields[2])
+                key = (config, kind, extra, a, b, c, a.__class__, b.__class__, c.__class__)
+            elif layout == _TWO_TYPED:
+                get = rec.get
+                a, b = get(fields[0]), get(fields[1])
+                key = (config, kind, extra, a, b, a.__class__, b.__class__)
+            elif layout == _ONE_TYPED:
+                a = rec.get(fields[0])
+                key = (config, kind, extra, a, a.__class__)
             else:
-                key = (config, kind, extra, *map(rec.get, fields))
+                get = rec.get
+                values = tuple(map(get, fields))
+                key = (config, kind, extra, values, tuple(map(type, values)),
+                       get(_RFES_KEY).__class__)
             try:
                 out = fast.get(key)
             except TypeError:  # an unhashable field value: the slow path says so
                 feed(line, rec)
                 continue
             if out is None:
-                self._validate(line, rec)
+                self._validate(line, rec, kind)
                 out = fast[key] = self._step_of(self._outcome(
                     config, kind, self._flags(kind, rec, own, track)))
             config, slot, outcome = out
@@ -488,13 +559,17 @@ class Gate:
                     seen[slot] = line
             track.config = config
 
-    def _validate(self, line: int, rec: Mapping[str, Any]) -> None:
-        """The fields the gate reads have their schema types (docs/TRACES.md), or the
-        record is reported, with its line: a wrong type is never read as something."""
-        plain = _PLAIN_TYPES.get
-        for name, value in rec.items():
-            types = plain(name)
-            if types is None or value.__class__ in types:
+    def _validate(self, line: int, rec: Mapping[str, Any], kind: Kind | None) -> None:
+        """The fields the gate reads in a record of this kind (READS) have their schema
+        types (docs/TRACES.md), or the record is reported, with its line: a wrong type
+        is never read as something."""
+        names, types = _CHECKS[kind]
+        get = rec.get
+        if all(map(_HAS, types, map(type, map(get, names)))):  # (all well typed)
+            return
+        for name, allowed in zip(names, types, strict=True):
+            value = get(name)
+            if value.__class__ in allowed:
                 continue
             wanted, words = FIELD_TYPES[name]
             if wanted is list and isinstance(value, list) and all(
@@ -510,6 +585,7 @@ class Gate:
         self._unshare()
         self.records += 1
         steps = []
+        self._validate(line, rec, VOCABULARY.get(rec["event"]))
         kind, names = self._concerned(line, rec)
         where = (rec.get("event_sequence"), line)
         for name in names:
@@ -581,30 +657,29 @@ class Gate:
         if kind is Kind.ACCEPTED:
             ok = get("claim_registration") != "post_hoc"
         elif kind is Kind.MATERIALIZED:
-            counted = get("resident_blocks_materialized", get("leading_blocks_survived"))
+            counted = _either(get, "resident_blocks_materialized", "leading_blocks_survived")
             blocks = counted if isinstance(counted, int) else -1
             ok = get("predicate_materialized") is not False
         elif kind is Kind.RESTORED:
             source = get("restoration_source")
             ok = source == "offload_tier" if source is not None else (
                 get("restored_from_offload_tier") is True)
-        elif kind is Kind.HARMED or kind is Kind.LOST_AFTER_RELEASE:
+        elif kind is Kind.HARMED:  # (a loss after release counts no blocks)
             after = get("predicate_after_leading_blocks")
-            blocks = after if isinstance(after, int) and kind is Kind.HARMED else -1
+            blocks = after if isinstance(after, int) else -1
         elif kind is Kind.RESTORATION_FAILED:
             rf_for_c = get("outcome_claim_id") == name
-            otype = OUTCOME_TYPES.get(str(get("claim_scoped_outcome_type",
-                                              get("outcome_type"))), -1)
+            otype = OUTCOME_TYPES.get(str(_either(get, *_OUTCOMES)), -1)
         elif kind is Kind.REFUSED or kind is Kind.DEFERRED or kind is Kind.ADMITTED:
             outcome_claim = get("outcome_claim_id")
             rf_for_c = outcome_claim == name
             blocking = name in (get("blocking_claim_ids") or ())
+            cited = get("restoration_failure_event_sequence") is not None
             if kind is Kind.REFUSED and (
-                    outcome_claim is not None or "restoration_failure_event_sequence" in rec
+                    outcome_claim is not None or cited
                     or str(get("feasibility", "")).startswith("infeasible_restore")):
                 outcome = rf_for_c or blocking
-                otype = OUTCOME_TYPES.get(str(get("claim_scoped_outcome_type",
-                                                  get("outcome_type"))), -1)
+                otype = OUTCOME_TYPES.get(str(_either(get, *_OUTCOMES)), -1)
             demand, usable = get("resident_plus_active_blocks"), get("usable_blocks")
             infeasible = str(get("feasibility", "")).startswith("infeasible") or (
                 isinstance(demand, int) and isinstance(usable, int) and demand > usable)
@@ -642,7 +717,7 @@ class Gate:
             stable = all(a is None or b is None or a == b
                          for a, b in zip(known, values, strict=True))
             values = tuple(b if a is None else a for a, b in zip(known, values, strict=True))
-        track.identity, track.whole = values, None not in values
+        _know_identity(track, values)
         return stable
 
     def _learn_claim(self, rec: Mapping[str, Any], track: _Track) -> None:
@@ -651,7 +726,7 @@ class Gate:
             text = str(rec.get("materialization_predicate", ""))
             inside = text[text.find("(") + 1: text.rfind(")")] if "(" in text else ""
             required = int(inside) if inside.isdigit() else 1
-        priority = rec.get("priority", rec.get("retention_priority"))
+        priority = _either(rec.get, "priority", "retention_priority")
         key = (track.config, max(1, required), priority if isinstance(priority, int) else 0)
         config = self._learned.get(key)
         if config is None:  # (`_config` of equal values is the same configuration)
