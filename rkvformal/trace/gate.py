@@ -288,14 +288,13 @@ _RFES_KEY = _KEY[_RFES]
 _LOOK: Any = object()  # (an entry of `_OWN_KINDS` still to be looked up)
 # a record's identity values, if it has all
 _IDENTITY_OF = itemgetter(*map(_KEY.__getitem__, IDENTITY_FIELDS))
-# kind -> the fields it reads (READS) and, for each, the types its value may have as is
-# (null: absent); a list field's strings are looked at one by one
-_CHECKS: dict[Kind | None, tuple[tuple[str, ...], tuple[frozenset[type], ...]]] = {
-    kind: (tuple(map(_KEY.__getitem__, names)), tuple(frozenset(
+# kind -> {field it reads (READS): the types its value may have as is (null: absent)};
+# a list field's strings are looked at one by one
+_CHECKS: dict[Kind | None, dict[str, frozenset[type]]] = {
+    kind: {_KEY[name]: frozenset(
         (type(None),) if FIELD_TYPES[name][0] is list else (type(None), *FIELD_TYPES[name][0]))
-        for name in names))
+        for name in names}
     for kind, names in READS.items()}
-_HAS = frozenset.__contains__
 _TEXT = frozenset((str, type(None)))
 
 
@@ -420,26 +419,28 @@ class Gate:
         is its default), with the outcome kept per (configuration, ok, ident_ok)."""
         get = rec.get
         ok = get("claim_registration") != "post_hoc"
-        self._learn_claim(rec, track)
+        config = self._learned_config(rec, track.config)
         ident_ok = _carries_required_identity(get)
         if ident_ok:
-            values = _identity_values(rec)
-            _know_identity(track, values)
-        key = (track.config, ok, ident_ok)
+            _know_identity(track, _identity_values(rec))
+        key = (config, ok, ident_ok)
         out = self._accepted.get(key)
         if out is None:
             flags = tuple(Flags(own=True, ident_ok=ident_ok, ok=ok))
             out = self._accepted[key] = self._step_of(self._outcome(
-                track.config, Kind.ACCEPTED, flags))
-        config, slot, outcome = out
+                config, Kind.ACCEPTED, flags))
+        if self.pairwise:
+            self._move(track, config)
+        after, slot, outcome = out
         if outcome is not None:
+            track.config = config
             self._apply(track, outcome, seq, line)
             return
         if slot:  # (a new claim has seen nothing yet)
             seen = track.seen
             seen[slot - 1] = seq
             seen[slot] = line
-        track.config = config
+        track.config = after
 
     def consume(self, records: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
         """`feed` every record."""
@@ -563,13 +564,10 @@ class Gate:
         """The fields the gate reads in a record of this kind (READS) have their schema
         types (docs/TRACES.md), or the record is reported, with its line: a wrong type
         is never read as something."""
-        names, types = _CHECKS[kind]
-        get = rec.get
-        if all(map(_HAS, types, map(type, map(get, names)))):  # (all well typed)
-            return
-        for name, allowed in zip(names, types, strict=True):
-            value = get(name)
-            if value.__class__ in allowed:
+        checks = _CHECKS[kind].get
+        for name, value in rec.items():  # (the record's fields: fewer than READS has)
+            allowed = checks(name)
+            if allowed is None or value.__class__ in allowed:
                 continue
             wanted, words = FIELD_TYPES[name]
             if wanted is list and isinstance(value, list) and all(
@@ -721,18 +719,26 @@ class Gate:
         return stable
 
     def _learn_claim(self, rec: Mapping[str, Any], track: _Track) -> None:
-        required = rec.get("resident_blocks_required")
-        if not isinstance(required, int):
-            text = str(rec.get("materialization_predicate", ""))
+        self._move(track, self._learned_config(rec, track.config))
+
+    def _learned_config(self, rec: Mapping[str, Any], config: int) -> int:
+        """`config` with the numbers an acceptance gives its claim (required blocks,
+        priority)."""
+        get = rec.get
+        required = get("resident_blocks_required")
+        if required.__class__ is not int:
+            text = str(get("materialization_predicate", ""))
             inside = text[text.find("(") + 1: text.rfind(")")] if "(" in text else ""
             required = int(inside) if inside.isdigit() else 1
-        priority = _either(rec.get, "priority", "retention_priority")
-        key = (track.config, max(1, required), priority if isinstance(priority, int) else 0)
-        config = self._learned.get(key)
-        if config is None:  # (`_config` of equal values is the same configuration)
-            _r, _p, state, shared, history = self.configs[track.config]
-            config = self._learned[key] = self._config((*key[1:], state, shared, history))
-        self._move(track, config)
+        priority = get("priority")
+        if priority is None:
+            priority = get("retention_priority")
+        key = (config, max(1, required), priority if priority.__class__ is int else 0)
+        learned = self._learned.get(key)
+        if learned is None:  # (`_config` of equal values is the same configuration)
+            _r, _p, state, shared, history = self.configs[config]
+            learned = self._learned[key] = self._config((*key[1:], state, shared, history))
+        return learned
 
     # --- one step --------------------------------------------------------------------
     def _advance(self, track: _Track, kind: Kind, flags: tuple[Any, ...],
