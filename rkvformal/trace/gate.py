@@ -429,11 +429,9 @@ class Gate:
             flags = tuple(Flags(own=True, ident_ok=ident_ok, ok=ok))
             out = self._accepted[key] = self._step_of(self._outcome(
                 config, Kind.ACCEPTED, flags))
-        if self.pairwise:
-            self._move(track, config)
+        self._move(track, config)  # (with its numbers)
         after, slot, outcome = out
         if outcome is not None:
-            track.config = config
             self._apply(track, outcome, seq, line)
             return
         if slot:  # (a new claim has seen nothing yet)
@@ -730,9 +728,7 @@ class Gate:
             text = str(get("materialization_predicate", ""))
             inside = text[text.find("(") + 1: text.rfind(")")] if "(" in text else ""
             required = int(inside) if inside.isdigit() else 1
-        priority = get("priority")
-        if priority is None:
-            priority = get("retention_priority")
+        priority = _either(get, "priority", "retention_priority")
         key = (config, max(1, required), priority if priority.__class__ is int else 0)
         learned = self._learned.get(key)
         if learned is None:  # (`_config` of equal values is the same configuration)
