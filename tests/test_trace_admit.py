@@ -107,6 +107,29 @@ def test_cli(tmp_path: Path) -> None:
     assert missing.exit_code != 0 and "no lowering named 'witness'" in str(missing.exception)
 
 
+def test_a_mistyped_field_is_unreadable_input(tmp_path: Path) -> None:
+    """admit reads a record as `trace check` does: a field its kind reads must have
+    its type (exit 2, with the line); one it does not read is carried along."""
+    lines = (OFFLOAD / "positive_bundle.jsonl").read_bytes().splitlines()
+    records = [json.loads(line) for line in lines]
+    at = next(i for i, r in enumerate(records) if r["event"] == "resident_claim_materialized")
+    args = ["--model", str(WITNESS), "--lowering", "witness_offloadable"]
+    runner = CliRunner()
+    for field, value, code in (("resident_blocks_materialized", True, 2),
+                               ("priority", "high", 0)):
+        changed = [dict(r) for r in records]
+        changed[at][field] = value
+        trace = tmp_path / f"{field}.jsonl"
+        trace.write_text("".join(json.dumps(r) + "\n" for r in changed))
+        result = runner.invoke(main, ["trace", "admit", str(trace), *args])
+        if code == 0:
+            assert result.exit_code == 0, result.output
+        else:  # (the CLI's entry maps InputFailure to exit 2; click's runner raises it)
+            assert result.exit_code != 0
+            said = str(result.exception) + result.output
+            assert f"{trace}:{at + 1}: error: field '{field}'" in said
+
+
 def test_one_model_answers_every_question_of_a_refusal(monkeypatch) -> None:
     """The bisection for the first unexplained record and the per-fact questions after
     it are goals on one incremental solver, not a model rebuilt per question."""

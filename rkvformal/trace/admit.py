@@ -66,11 +66,12 @@ class _Record:
 OBSERVED_ACTIVE = ("admitted", "deferred", "refused")
 
 
-def observations(records: Iterable[tuple[int, Mapping[str, Any]]]
+def observations(records: Iterable[tuple[int, Mapping[str, Any]]], path: str = "<trace>"
                  ) -> tuple[list[_Record], list[str], bool]:
     """Records that show model events, the claims in order of appearance, and whether
-    the trace records block events."""
-    gate = Gate(Mode.BEST_EFFORT)
+    the trace records block events (a record the gate cannot read is an error at its
+    line of `path`)."""
+    gate = Gate(Mode.BEST_EFFORT, path=path)
     out: list[_Record] = []
     claims: list[str] = []
     blocks = False
@@ -163,8 +164,8 @@ class _Questions:
 
 
 def admit(row: Row, records: Iterable[tuple[int, Mapping[str, Any]]],
-          timeout_s: float | None = None) -> Admission:
-    recs, claims, blocks = observations(records)
+          timeout_s: float | None = None, path: str = "<trace>") -> Admission:
+    recs, claims, blocks = observations(records, path)
     if len(recs) > MAX_OBSERVED:
         raise AdmitError(f"the trace has {len(recs)} records with model events; admit fixes "
                          f"at most {MAX_OBSERVED} (admit an excerpt around the steps in question)")

@@ -156,7 +156,8 @@ def admit_command(trace: str, model_file: str, lowering: str, source: str,
     if timeout is not None and timeout <= 0:
         raise InputFailure("error: --timeout must be a positive number of seconds")
     try:
-        result = admit(row, records(trace, source, claims_file), timeout_s=timeout)
+        result = admit(row, records(trace, source, claims_file), timeout_s=timeout,
+                       path=trace)
     except TraceInputError as error:
         raise InputFailure(error.render()) from None
     except AdmitError as error:
