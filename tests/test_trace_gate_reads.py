@@ -10,6 +10,7 @@ record with `1` was read as 1."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,10 +20,10 @@ from hypothesis import strategies as st
 from test_trace_gate_paths import focused, traces
 
 from rkvformal.trace import reader
-from rkvformal.trace.gate import FIELD_TYPES, READS, Gate
+from rkvformal.trace.gate import CLAIM_READS, FIELD_TYPES, READS, Gate
 from rkvformal.trace.reader import read_batches
 from rkvformal.trace.schema import TraceInputError
-from rkvformal.trace.vocabulary import VOCABULARY
+from rkvformal.trace.vocabulary import VOCABULARY, Kind
 from rkvformal.vocab import Mode
 
 # a value of each JSON type, and the schema types it has
@@ -174,11 +175,6 @@ def test_a_field_a_kind_does_not_read_is_carried_along() -> None:
 
 def test_the_docs_say_what_each_kind_reads() -> None:
     """docs/TRACES.md's per-kind table is READS (beyond the claims and identity)."""
-    from pathlib import Path
-
-    from rkvformal.trace.gate import _CLAIM_READS
-    from rkvformal.trace.vocabulary import Kind
-
     doc = (Path(__file__).resolve().parents[1] / "docs" / "TRACES.md").read_text()
     table = doc.split("<!-- reads:")[1].split("\n\n")[0]
     said: dict[Kind | None, tuple[str, ...]] = {}
@@ -190,9 +186,9 @@ def test_the_docs_say_what_each_kind_reads() -> None:
             said[None if kind.startswith("an event") else Kind(kind)] = names
     no_claims = (None, Kind.GAP, Kind.BOOKKEEPING)
     expected = {kind: names if kind in no_claims else tuple(
-        f for f in names if f not in _CLAIM_READS) for kind, names in READS.items()}
+        f for f in names if f not in CLAIM_READS) for kind, names in READS.items()}
     assert said == {k: v for k, v in expected.items() if v}
-    assert all(set(_CLAIM_READS) <= set(READS[k]) for k in Kind
+    assert all(set(CLAIM_READS) <= set(READS[k]) for k in Kind
                if k not in (Kind.BOOKKEEPING, Kind.GAP))
 
 

@@ -77,7 +77,7 @@ FIELD_TYPES: dict[str, tuple[Any, str]] = {
 # what the general path reads and holds it to this table.
 _NAMES = ("claim_id", "outcome_claim_id", "blocking_claim_ids")
 _OUTCOMES = ("claim_scoped_outcome_type", "outcome_type")
-_CLAIM_READS = (*_NAMES, *IDENTITY_FIELDS)
+CLAIM_READS = (*_NAMES, *IDENTITY_FIELDS)  # what every kind that concerns claims reads
 _ACCEPTANCE = ("claim_registration", *(f for g in IDENTITY_REQUIRED for f in g))
 READS: dict[Kind | None, tuple[str, ...]] = {
     None: ("claim_id",),  # an event name outside the vocabulary: does it name a claim?
@@ -100,7 +100,7 @@ READS: dict[Kind | None, tuple[str, ...]] = {
 }
 for _kind in Kind:  # every claim kind also reads the claims it names and their identity
     if _kind not in (Kind.BOOKKEEPING, Kind.GAP):
-        READS[_kind] = tuple(dict.fromkeys((*_CLAIM_READS, *READS.get(_kind, ()))))
+        READS[_kind] = tuple(dict.fromkeys((*CLAIM_READS, *READS.get(_kind, ()))))
 
 
 def json_type(value: Any) -> str:
@@ -256,7 +256,7 @@ def _applied(outcome: _Outcome) -> _Step:
 # its type), not for its value.
 _RFES = "restoration_failure_event_sequence"
 FAST_FIELDS: dict[Kind, tuple[str, ...]] = {
-    kind: tuple(f for f in READS[kind] if f not in _CLAIM_READS and f != _RFES)
+    kind: tuple(f for f in READS[kind] if f not in CLAIM_READS and f != _RFES)
     for kind in Kind if kind not in (
         Kind.ACCEPTED, Kind.REJECTED, Kind.BLOCK_REMOVED, Kind.VICTIM, Kind.ALL_CLEARED,
         Kind.REQUEST_STARTED, Kind.GENERIC, Kind.BOOKKEEPING, Kind.GAP)}
