@@ -395,8 +395,10 @@ def _operand(a: z3.ArithRef, b: Any) -> Any:
     return None
 
 
-def _arith(name: str, make: Callable[..., Any], swap: bool = False) -> Any:
-    """An Int operator (`+`, `-`) on the C API, as z3.py builds it (`swap`: reflected)."""
+def _arith(name: str, make: Callable[..., Any], swap: bool = False,
+           boolean: bool = False) -> Any:
+    """An Int operator taking an argument array (`+`, `-`; `!=` as `distinct`, a
+    Boolean term) on the C API, as z3.py builds it (`swap`: reflected)."""
     fallback = getattr(z3.ArithRef, name)
 
     def op(self: _Int, other: Any) -> Any:
@@ -405,7 +407,7 @@ def _arith(name: str, make: Callable[..., Any], swap: bool = False) -> Any:
             return fallback(self, other)
         args = (z3.Ast * 2)()
         args[0], args[1] = (b, self.ast) if swap else (self.ast, b)
-        return _Int(make(self.ctx.ref(), 2, args), self.ctx)
+        return (_Bool if boolean else _Int)(make(self.ctx.ref(), 2, args), self.ctx)
 
     return op
 
@@ -440,14 +442,7 @@ class _Int(z3.ArithRef):
     __gt__ = _compare("__gt__", z3core.Z3_mk_gt)
     __ge__ = _compare("__ge__", z3core.Z3_mk_ge)
     __eq__ = _compare("__eq__", z3core.Z3_mk_eq)  # type: ignore[assignment]
-
-    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
-        b = _operand(self, other)
-        if b is None:
-            return super().__ne__(other)
-        args = (z3.Ast * 2)()
-        args[0], args[1] = self.ast, b
-        return _Bool(z3core.Z3_mk_distinct(self.ctx.ref(), 2, args), self.ctx)
+    __ne__ = _arith("__ne__", z3core.Z3_mk_distinct, boolean=True)  # type: ignore[assignment]
 
     __hash__ = z3.ArithRef.__hash__
 

@@ -401,8 +401,9 @@ class Gate:
 
     def _feed(self, line: int, rec: Mapping[str, Any]) -> None:
         """One record, the general way (`records` is counted by the caller)."""
-        self._validate(line, rec, VOCABULARY.get(rec["event"]))
-        kind, names = self._concerned(line, rec)
+        kind = VOCABULARY.get(rec["event"])
+        self._validate(line, rec, kind)
+        kind, names = self._concerned(line, rec, kind)
         seq, tracks = rec.get("event_sequence"), self.tracks
         for name in names:
             self._step(tracks.get(name) or self._track(name), kind, rec, name, seq, line)
@@ -581,8 +582,9 @@ class Gate:
         self._unshare()
         self.records += 1
         steps = []
-        self._validate(line, rec, VOCABULARY.get(rec["event"]))
-        kind, names = self._concerned(line, rec)
+        kind = VOCABULARY.get(rec["event"])
+        self._validate(line, rec, kind)
+        kind, names = self._concerned(line, rec, kind)
         where = (rec.get("event_sequence"), line)
         for name in names:
             track = self.tracks.get(name) or self._track(name)
@@ -615,10 +617,11 @@ class Gate:
                 self._classes.append(klass)
         return index
 
-    def _concerned(self, line: int, rec: Mapping[str, Any]) -> tuple[Kind, list[str]]:
-        """The record's kind and the claims it concerns, in order (none: it is about no
-        claim, and what it says about the trace is noted here)."""
-        kind = VOCABULARY.get(rec["event"])
+    def _concerned(self, line: int, rec: Mapping[str, Any],
+                   kind: Kind | None) -> tuple[Kind, list[str]]:
+        """The record's kind (its event's, None outside the vocabulary: then GENERIC)
+        and the claims it concerns, in order (none: it is about no claim, and what it
+        says about the trace is noted here)."""
         if kind is None:  # (it concerns no claim the gate can judge: reported instead)
             self.unrecognised.setdefault(rec["event"], (line, rec.get("claim_id") is not None))
             return Kind.GENERIC, []
