@@ -5,8 +5,9 @@
 Proves every row as `rkvformal prove` does (one row at a time, in this process) and
 hashes, for every row model the prover built (the row's own and its induction windows
 and invariant probe), the SMT-LIB text of everything asserted to it by the end of the
-proof (`solver.sexpr()`).  A change meant only to make the Python side faster (how
-terms are built, how formulas are asserted) must leave the printed digest unchanged:
+proof (`second_solver.smtlib`, the text cvc5 is given).  A change meant only to make
+the Python side faster (how terms are built, how formulas are asserted) must leave the
+printed digest unchanged:
 that is the evidence that the solver sees the same problem, so the speed-up is not a
 different question answered faster.  docs/BENCHMARKS.md records the digests.
 """
@@ -22,7 +23,7 @@ import time
 from benchlib import ROOT
 
 from rkvformal import pipeline
-from rkvformal.smt import prover
+from rkvformal.smt import prover, second_solver
 
 
 def main() -> None:
@@ -44,7 +45,7 @@ def main() -> None:
             built.clear()
             pipeline.prove_row(row)
             for model in built:
-                digest.update(model.solver.sexpr().encode())
+                digest.update(second_solver.smtlib(model.solver).encode())
             rows, models = rows + 1, models + len(built)
     prover.RowModel.__init__ = original  # type: ignore[method-assign]
     print(f"{digest.hexdigest()}  {rows} rows, {models} row models, "

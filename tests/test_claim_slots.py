@@ -9,6 +9,7 @@ import z3
 
 from rkvformal import pipeline
 from rkvformal.smt.prover import RowModel
+from rkvformal.smt.second_solver import smtlib
 from rkvformal.smt.trace import Move, Phase
 
 ROW = pipeline.load("models/trtllm.rkv").rows[0]
@@ -37,4 +38,4 @@ def test_no_slot_beyond_the_model() -> None:
 
 def test_two_slots_are_the_descriptors_model() -> None:
     default, explicit = RowModel(ROW, K), RowModel(ROW, K, claims=2)
-    assert default.solver.sexpr() == explicit.solver.sexpr()
+    assert smtlib(default.solver) == smtlib(explicit.solver)

@@ -160,16 +160,16 @@ def initial_state(v: View) -> list[Formula]:
     add = out.append
     add(v.s("cached", 0) >= 0)
     add(v.s("free", 0) + v.s("cached", 0) == v.k("U"))
-    add(v.s("live", 0) == 0)
-    add(v.s("act", 0) == int(Active.NONE))
-    add(v.not_(v.s("failpend", 0)))
+    add(v.define("live", 0, None, 0))
+    add(v.define("act", 0, None, int(Active.NONE)))
+    add(v.define("failpend", 0, None, False))
     for c in v.claims:
         for name in ("phase", "inr", "outr", "rq", "src", "age_acc", "age_rel", "gen",
                      *BELIEF_COUNTS):
-            add(v.s(name, 0, c) == 0)
+            add(v.define(name, 0, c, 0))
         for name in ("host", "held", "released_hold", "matd", "nr", "routed", "idx", "rfl",
                      *BELIEF_FLAGS):
-            add(v.not_(v.s(name, 0, c)))
+            add(v.define(name, 0, c, False))
     return out
 
 
@@ -307,14 +307,14 @@ def _step(enc: Encoding, t: int) -> list[Formula]:
     restore_bad = {c: v.and_(v.move(t, Move.RESTORE, c), restore_fails) for c in v.claims}
 
     # --- allocation with lazy eviction -------------------------------------
-    need = v.ch("need", t)
     demand = v.ite(v.move(t, Move.ADMIT), A, 0)
     for c in v.claims:
         R, O = v.k("R", c), v.k("O", c)
         inr, outr = v.s("inr", t, c), v.s("outr", t, c)
         demand = v.ite(v.move(t, Move.MATERIALIZE, c), (R - inr) + (O - outr), demand)
         demand = v.ite(v.or_(restore_ok[c], v.move(t, Move.RECOMPUTE, c)), R - inr, demand)
-    add(need == demand)
+    add(v.define("need", t, None, demand))
+    need = v.ch("need", t)
     ev_cached = v.ch("ev_cached", t)
     add(v.and_(ev_cached >= 0, ev_cached <= cached))
     total = ev_cached
@@ -331,21 +331,21 @@ def _step(enc: Encoding, t: int) -> list[Formula]:
     no_admit = enc.flagged("no_admit")
     finish = v.move(t, Move.FINISH_ACTIVE)
     released_live = v.ite(v.move(t, Move.PREEMPT), live, 0)
-    add(v.s("free", n) == free + total - need + released_live
-        + v.ite(v.and_(finish, no_admit), live, 0))
-    add(v.s("cached", n) == cached - ev_cached
-        + v.ite(v.and_(finish, v.not_(no_admit)), live, 0))
-    add(v.s("live", n) == v.ite(v.move(t, Move.ADMIT), A,
-                                v.ite(v.or_(finish, v.move(t, Move.PREEMPT)), 0, live)))
+    add(v.define("free", n, None, free + total - need + released_live
+        + v.ite(v.and_(finish, no_admit), live, 0)))
+    add(v.define("cached", n, None, cached - ev_cached
+        + v.ite(v.and_(finish, v.not_(no_admit)), live, 0)))
+    add(v.define("live", n, None, v.ite(v.move(t, Move.ADMIT), A,
+                                v.ite(v.or_(finish, v.move(t, Move.PREEMPT)), 0, live))))
     nxt_act = act
     for m, a in ((Move.ARRIVE, Active.WAITING), (Move.ADMIT, Active.RUNNING),
                  (Move.DEFER, Active.DEFERRED), (Move.REFUSE, Active.REFUSED),
                  (Move.PREEMPT, Active.WAITING), (Move.FINISH_ACTIVE, Active.FINISHED)):
         nxt_act = v.ite(v.move(t, m), int(a), nxt_act)
-    add(v.s("act", n) == nxt_act)
-    add(v.s("failpend", n) == v.ite(v.move(t, Move.FAIL_RESTORE), True,
+    add(v.define("act", n, None, nxt_act))
+    add(v.define("failpend", n, None, v.ite(v.move(t, Move.FAIL_RESTORE), True,
                                     v.ite(v.or_(*restore_bad.values()), False,
-                                          v.s("failpend", t))))
+                                          v.s("failpend", t)))))
     tick = v.move(t, Move.TICK)
 
     for c in v.claims:
@@ -353,28 +353,28 @@ def _step(enc: Encoding, t: int) -> list[Formula]:
         phase, inr, outr = v.s("phase", t, c), v.s("inr", t, c), v.s("outr", t, c)
         mat = v.move(t, Move.MATERIALIZE, c)
         refill = v.or_(mat, restore_ok[c], v.move(t, Move.RECOMPUTE, c))
-        add(v.s("inr", n, c) == v.ite(refill, R, inr - v.ch("ev_in", t, c)))
-        add(v.s("outr", n, c) == v.ite(mat, O, outr - v.ch("ev_out", t, c)))
+        add(v.define("inr", n, c, v.ite(refill, R, inr - v.ch("ev_in", t, c))))
+        add(v.define("outr", n, c, v.ite(mat, O, outr - v.ch("ev_out", t, c))))
         host = v.s("host", t, c)
-        add(v.s("host", n, c) == v.or_(host, v.move(t, Move.OFFLOAD, c)))
-        add(v.s("gen", n, c) == v.s("gen", t, c) + v.ite(v.move(t, Move.OFFLOAD, c), 1, 0))
+        add(v.define("host", n, c, v.or_(host, v.move(t, Move.OFFLOAD, c))))
+        add(v.define("gen", n, c, v.s("gen", t, c) + v.ite(v.move(t, Move.OFFLOAD, c), 1, 0)))
         lost_pred = v.and_(v.pred(c, t), v.not_(v.pred(c, n)))
         nxt_phase = v.ite(v.and_(phase == int(Phase.ACCEPTED), lost_pred, v.not_(host)),
                           int(Phase.HARMED), phase)
         for m, p in ((Move.SUBMIT, Phase.SUBMITTED), (Move.ACCEPT, Phase.ACCEPTED),
                      (Move.DEMOTE, Phase.DEMOTED), (Move.EXPIRE, Phase.EXPIRED)):
             nxt_phase = v.ite(v.move(t, m, c), int(p), nxt_phase)
-        add(v.s("phase", n, c) == nxt_phase)
+        add(v.define("phase", n, c, nxt_phase))
         # a request holds c's blocks from the step that writes them (first prefill, or a
         # reuse's restore / recompute) until it finishes
-        add(v.s("held", n, c) == v.ite(refill, True, v.ite(
-            v.move(t, Move.FINISH_HOLD, c), False, v.s("held", t, c))))
-        add(v.s("released_hold", n, c) == v.or_(
-            v.s("released_hold", t, c), v.move(t, Move.FINISH_HOLD, c)))
-        add(v.s("matd", n, c) == v.or_(v.s("matd", t, c), v.and_(
-            v.s("phase", n, c) == int(Phase.ACCEPTED), v.pred(c, n))))
-        add(v.s("nr", n, c) == v.ite(restore_ok[c], False,
-                                     v.or_(v.s("nr", t, c), v.and_(lost_pred, host))))
+        add(v.define("held", n, c, v.ite(refill, True, v.ite(
+            v.move(t, Move.FINISH_HOLD, c), False, v.s("held", t, c)))))
+        add(v.define("released_hold", n, c, v.or_(
+            v.s("released_hold", t, c), v.move(t, Move.FINISH_HOLD, c))))
+        add(v.define("matd", n, c, v.or_(v.s("matd", t, c), v.and_(
+            v.s("phase", n, c) == int(Phase.ACCEPTED), v.pred(c, n)))))
+        add(v.define("nr", n, c, v.ite(restore_ok[c], False,
+                                     v.or_(v.s("nr", t, c), v.and_(lost_pred, host)))))
         rq = v.s("rq", t, c)
         nxt_rq = rq
         for cond, r in ((v.move(t, Move.REUSE, c), Reuse.PENDING),
@@ -384,29 +384,29 @@ def _step(enc: Encoding, t: int) -> list[Formula]:
                         (v.move(t, Move.SERVE, c), Reuse.NONE),
                         (v.move(t, Move.FAIL_REUSE, c), Reuse.NONE)):
             nxt_rq = v.ite(cond, int(r), nxt_rq)
-        add(v.s("rq", n, c) == nxt_rq)
+        add(v.define("rq", n, c, nxt_rq))
         terminate = v.or_(v.move(t, Move.SERVE, c), v.move(t, Move.FAIL_REUSE, c))
-        add(v.s("rfl", n, c) == v.ite(restore_bad[c], True,
-                                      v.ite(terminate, False, v.s("rfl", t, c))))
+        add(v.define("rfl", n, c, v.ite(restore_bad[c], True,
+                                      v.ite(terminate, False, v.s("rfl", t, c)))))
         nxt_src = v.s("src", t, c)
         for cond, s in ((mat, Source.ORIGINAL), (restore_ok[c], Source.RESTORED),
                         (v.move(t, Move.RECOMPUTE, c), Source.RECOMPUTED)):
             nxt_src = v.ite(cond, int(s), nxt_src)
-        add(v.s("src", n, c) == nxt_src)
-        add(v.s("routed", n, c) == v.ite(v.move(t, Move.ROUTE, c), True, v.ite(
-            v.move(t, Move.REUSE, c), False, v.s("routed", t, c))))
+        add(v.define("src", n, c, nxt_src))
+        add(v.define("routed", n, c, v.ite(v.move(t, Move.ROUTE, c), True, v.ite(
+            v.move(t, Move.REUSE, c), False, v.s("routed", t, c)))))
         # the router's index holds c while no delivered removal took a required block
         # since the last delivered store (found by the simulator cross-check, D1)
         removed_required = v.and_(v.e("blk_removed", t, c), v.ch("ev_in", t, c) > 0)
-        add(v.s("idx", n, c) == v.ite(v.e("blk_stored", t, c), True, v.ite(
-            removed_required, False, v.s("idx", t, c))))
+        add(v.define("idx", n, c, v.ite(v.e("blk_stored", t, c), True, v.ite(
+            removed_required, False, v.s("idx", t, c)))))
         out.append(_belief_step(enc, c, t, refill, mat, restore_ok[c]))
         accepted_now = v.s("phase", t, c) != int(Phase.ABSENT)
         accepted_now = v.and_(accepted_now, phase != int(Phase.SUBMITTED))
-        add(v.s("age_acc", n, c) == v.s("age_acc", t, c)
-            + v.ite(v.and_(tick, accepted_now), 1, 0))
-        add(v.s("age_rel", n, c) == v.s("age_rel", t, c)
-            + v.ite(v.and_(tick, v.s("released_hold", t, c)), 1, 0))
+        add(v.define("age_acc", n, c, v.s("age_acc", t, c)
+            + v.ite(v.and_(tick, accepted_now), 1, 0)))
+        add(v.define("age_rel", n, c, v.s("age_rel", t, c)
+            + v.ite(v.and_(tick, v.s("released_hold", t, c)), 1, 0)))
     return out
 
 
@@ -443,7 +443,8 @@ def _belief_step(enc: Encoding, c: int, t: int, refill: Formula, mat: Formula,
 
 
 def event_definitions(enc: Encoding) -> list[Formula]:
-    """Closed world: each event slot is exactly the disjunction of its emitters."""
+    """Closed world: each event slot is exactly the disjunction of its emitters (a
+    definition: an event no formula has read yet is inlined, `View.define`)."""
     v = enc.v
     out: list[Formula] = []
     for t in range(v.K):
@@ -452,12 +453,12 @@ def event_definitions(enc: Encoding) -> list[Formula]:
                 key = Key(name, t, c)
                 if kind == "bool":
                     emitters = (r for _label, r in enc.reasons.get(key, []))
-                    out.append(v.e(name, t, c) == v.or_(*emitters))
+                    out.append(v.define(name, t, c, v.or_(*emitters)))
                 else:
                     value: Formula = FIELD_DEFAULTS[name](c)
                     for when, val in reversed(enc.int_fields.get(key, [])):
                         value = v.ite(when, val, value)
-                    out.append(v.e(name, t, c) == value)
+                    out.append(v.define(name, t, c, value))
     return out
 
 

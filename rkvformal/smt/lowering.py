@@ -80,7 +80,7 @@ def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = Non
     claim slots of the model (2 for descriptors; more for scaling benchmarks)."""
     started = time.perf_counter()
     model = RowModel(row, bound, timeout_s, solver=solver, cross_check=cross_check,
-                     claims=claims)
+                     claims=claims, atoms=[(e.atom, e.qualifier) for e in bundle.entries])
     unanchored = [p.name for p in row.primitives if not p.anchored]
     last: tuple[Check, ...] = ()
     last_stage: Stage | None = None

@@ -411,18 +411,34 @@ def encode_row(view: View, primitives: tuple[Primitive, ...], assumptions: tuple
     With a SymbolicView this is what the prover asserts; with a ConcreteView the same
     formulas evaluate to booleans on a trace (admission, event attribution).  Without
     `lits`, every primitive and assumption is on."""
-    from rkvformal.smt.encoding import assumption_constraints
+    enc = declare_row(view, primitives, assumptions, lits)
+    encode_declared(enc, primitives, assumptions)
+    return enc
 
+
+def declare_row(view: View, primitives: tuple[Primitive, ...], assumptions: tuple = (),
+                lits: dict[str, Any] | None = None) -> Encoding:
+    """The first half of `encode_row`: what primitives declare (flags, enabled moves),
+    which is all the base relation reads.  The prover builds the base between the two
+    halves, so that the primitives' formulas see the base's definitions."""
     labels = [prim_label(p.name) for p in primitives] + [assume_label(a.value) for a in assumptions]
     enc = Encoding(view, dict(lits) if lits is not None else {label: True for label in labels})
     for p in primitives:
         SEMANTICS[p.kind].declare(enc, prim_label(p.name), p)
+    return enc
+
+
+def encode_declared(enc: Encoding, primitives: tuple[Primitive, ...],
+                    assumptions: tuple = ()) -> None:
+    """The second half of `encode_row`: each primitive's constraints and emissions, and
+    each assumption's constraints."""
+    from rkvformal.smt.encoding import assumption_constraints
+
     for p in primitives:
         SEMANTICS[p.kind].encode(enc, prim_label(p.name), p)
     for a in assumptions:
-        for formula in assumption_constraints(view, a):
+        for formula in assumption_constraints(enc.v, a):
             enc.require(assume_label(a.value), formula)
-    return enc
 
 
 def inadmissible(view: View, primitives: tuple[Primitive, ...],

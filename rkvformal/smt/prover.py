@@ -16,7 +16,7 @@ otherwise the proof is vacuous and reported as such.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import z3
@@ -25,7 +25,7 @@ from z3 import z3core
 from rkvformal.semantics.domain import Row, Scenario
 from rkvformal.smt.encoding import base_constraints, event_definitions, invariants
 from rkvformal.smt.obligations import ATOMS
-from rkvformal.smt.primitives import assume_label, encode_row, prim_label
+from rkvformal.smt.primitives import assume_label, declare_row, encode_declared, prim_label
 from rkvformal.smt.second_solver import SolverDisagreement, cvc5_check
 from rkvformal.smt.trace import ConcreteView, Move, SymbolicView, concretize
 from rkvformal.vocab import Atom, AtomStatus
@@ -62,7 +62,8 @@ class RowModel:
 
     def __init__(self, row: Row, bound: int = DEFAULT_BOUND, timeout_s: float | None = None,
                  induction: bool = False, final_invariants: bool = True,
-                 solver: str = "z3", cross_check: bool = False, claims: int = 2):
+                 solver: str = "z3", cross_check: bool = False, claims: int = 2,
+                 atoms: Iterable[tuple[Atom, str | None]] = ()):
         self.row = row
         self.claims = claims  # claim slots of the model (descriptors use at most 2)
         self.solver_name = solver  # which solver decides verdicts
@@ -76,7 +77,12 @@ class RowModel:
         ]
         self.ctx = self.v.ctx
         self.lits = {label: z3.Bool(label, self.ctx) for label in self.labels}
-        self.enc = encode_row(self.v, row.primitives, row.assumptions, self.lits)
+        # the base first: it defines the state (SymbolicView.define) that the
+        # primitives' formulas then read as terms; it reads only what they declare
+        self.enc = declare_row(self.v, row.primitives, row.assumptions, self.lits)
+        base = base_constraints(self.enc, initial=not induction,
+                                final_invariants=final_invariants)
+        encode_declared(self.enc, row.primitives, row.assumptions)
         self.solver = z3.Solver(ctx=self.ctx)
         if timeout_s is not None:
             self.solver.set("timeout", max(1, int(timeout_s * 1000)))
@@ -85,16 +91,23 @@ class RowModel:
         # relevancy filtering are ~30% faster on these small bounded-arithmetic problems
         self.solver.set("arith.solver", 2)
         self.solver.set("relevancy", 0)
-        self._assert(base_constraints(self.enc, initial=not induction,
-                                      final_invariants=final_invariants))
+        self._assert(base)
         self._assert(event_definitions(self.enc))
         self._assert(self._implies(self.lits[label], formula)
                      for label, formula in self.enc.constraints)
-        self._flushed = (0, 0)  # history constraints already asserted (init, steps)
+        self._flushed = 0  # history starts already asserted
         self._windows: dict[int, RowModel] = {}
         self._inductive: bool | None = None  # invariants_inductive(), once asked
         self._goals: dict[tuple[str, ...], z3.BoolRef] = {}
         self._terms: dict[tuple[Atom, str | None], list[z3.BoolRef]] = {}
+        self._formulas: dict[tuple[Atom, str | None], list[z3.BoolRef]] = {}
+        self._triggers: dict[Atom, z3.BoolRef] = {}
+        # the atoms this model will be asked about: their formulas are named before the
+        # first check, so that every later goal is a small formula over those names
+        self.atoms = tuple(atoms)
+        for atom, qualifier in self.atoms:
+            self._violation_terms(atom, qualifier)
+            self._trigger(atom)
         # full unsat cores (literal names, on and off) of the atoms proven so far
         self._proofs: dict[tuple[Atom, str | None],
                            list[tuple[frozenset[str], tuple[str, ...]]]] = {}
@@ -106,6 +119,8 @@ class RowModel:
     def _assert(self, formulas: Iterable[z3.BoolRef | bool]) -> None:
         ref, solver = self.ctx.ref(), self.solver.solver
         for f in formulas:
+            if f is True:  # an inlined definition (SymbolicView.define)
+                continue
             if isinstance(f, bool):
                 f = z3.BoolVal(f, self.ctx)
             z3core.Z3_solver_assert(ref, solver, f.as_ast())
@@ -130,16 +145,44 @@ class RowModel:
             self._goals[key] = lit
         return lit
 
-    def _violation_terms(self, atom: Atom, q: str | None) -> list[z3.BoolRef]:
+    def _named(self, name: str, formula: z3.BoolRef) -> z3.BoolRef:
+        """A Boolean constant asserted equal to `formula`.  Why: Z3 preprocesses what is
+        asserted before a check together with the model, and a formula asserted after a
+        check on its own; a goal that brings in a large formula late costs its checks
+        about half again (docs/BENCHMARKS.md), a goal over names costs nothing."""
+        lit = z3.Bool(name, self.ctx)
+        self._assert([self._implies(lit, formula)])
+        return lit
+
+    def _violation_formulas(self, atom: Atom, q: str | None) -> list[z3.BoolRef]:
         """Per step t: some claim breaks the atom at t (built once per atom)."""
+        key = (atom, q)
+        formulas = self._formulas.get(key)
+        if formulas is None:
+            d, v = ATOMS[atom], self.v
+            formulas = [v.or_(*(d.violation(v, c, t, q) for c in v.claims))
+                        for t in range(self.K)]
+            self._formulas[key] = formulas
+        return formulas
+
+    def _violation_terms(self, atom: Atom, q: str | None) -> list[z3.BoolRef]:
+        """Per step t: a name that implies the atom's violation at t (for goals that
+        ask for a violation; a goal that denies one uses `_violation_formulas`)."""
         key = (atom, q)
         terms = self._terms.get(key)
         if terms is None:
-            d = ATOMS[atom]
-            terms = [self.v.or_(*(d.violation(self.v, c, t, q) for c in self.v.claims))
-                     for t in range(self.K)]
+            terms = [self._named(f"violation:{atom.value}/{q or ''}@{t}", formula)
+                     for t, formula in enumerate(self._violation_formulas(atom, q))]
             self._terms[key] = terms
         return terms
+
+    def _trigger(self, atom: Atom) -> z3.BoolRef:
+        """The atom's trigger holds somewhere in the trace (named once per atom)."""
+        term = self._triggers.get(atom)
+        if term is None:
+            term = self._triggers[atom] = self._named(f"trigger:{atom.value}",
+                                                      ATOMS[atom].triggered(self.v))
+        return term
 
     def violation_goal(self, atom: Atom, q: str | None, before: int | None = None) -> z3.BoolRef:
         terms = self._violation_terms(atom, q)
@@ -196,13 +239,12 @@ class RowModel:
         return decided
 
     def _flush_history(self) -> None:
-        """Assert the history chains that goals built since the last check."""
-        done_init, done_steps = self._flushed
-        init, steps = self.v.history_init, self.v.history_steps
+        """Assert the start of the history chains that goals built since the last check
+        (H(0) is false from the initial state, free in an induction window)."""
+        init = self.v.history_init
         if not self.induction:
-            self._assert(init[done_init:])
-        self._assert(steps[done_steps:])
-        self._flushed = (len(init), len(steps))
+            self._assert(init[self._flushed:])
+        self._flushed = len(init)
 
     # --- unbounded proofs -------------------------------------------------------------
     def induct(self, atom: Atom, qualifier: str | None, enabled: Iterable[str],
@@ -221,7 +263,7 @@ class RowModel:
             window = self._window(k)
             if window is None:
                 return None
-            w, terms = window.v, window._violation_terms(atom, qualifier)
+            w, terms = window.v, window._violation_formulas(atom, qualifier)
             clean, bad = w.not_(w.or_(*terms[:k])), terms[k]
             if lemma is not None:
                 clean = w.and_(clean, *(lemma(w, c, t) for t in range(k) for c in w.claims))
@@ -286,11 +328,13 @@ class RowModel:
         reused = self._known_proof(atom, qualifier, base)
         if reused is not None:
             return Check(atom, AtomStatus.PROVEN, self.K, reused)
-        for trace in self._witnesses(enabled):  # a trace found for another question
-            if ATOMS[atom].first_violation(trace, qualifier) is not None:
+        for found in self._traces.get(frozenset(enabled), []):  # found for another question
+            where = ATOMS[atom].first_violation(found.trace(), qualifier)
+            if where is not None:
                 if not shrink:
                     return Check(atom, AtomStatus.REFUTED, self.K)
-                return self._counterexample(atom, qualifier, enabled, base, trace)
+                return self._counterexample(atom, qualifier, enabled, base, found,
+                                            where[0] + 1)
         goal = self.violation_goal(atom, qualifier)
         answer = self._verdict(base + [goal])
         if answer == z3.unknown:
@@ -302,11 +346,16 @@ class RowModel:
             used = frozenset(str(lit) for lit in full if not lit.eq(goal))
             self._proofs.setdefault((atom, qualifier), []).append((used, core))
             return Check(atom, AtomStatus.PROVEN, self.K, core)
+        model = self.solver.model()
+        first = self._witness(enabled, model)
         if not shrink:
-            self._witness(enabled, self.solver.model())
             return Check(atom, AtomStatus.REFUTED, self.K)
-        return self._counterexample(atom, qualifier, enabled, base,
-                                    concretize(self.v, self.solver.model()))
+        # the first step whose violation name the model makes true: a violation is
+        # known within it (the shrinker's upper end; no need to read the whole trace)
+        named = self._violation_terms(atom, qualifier)
+        upper = next((t + 1 for t, term in enumerate(named)
+                      if z3.is_true(model.eval(term, model_completion=True))), self.K)
+        return self._counterexample(atom, qualifier, enabled, base, first, upper)
 
     def _known_proof(self, atom: Atom, qualifier: str | None,
                      base: list[z3.BoolRef]) -> tuple[str, ...] | None:
@@ -331,7 +380,7 @@ class RowModel:
         enabled = tuple(enabled)
         if any(ATOMS[atom].triggered(trace) for trace in self._witnesses(enabled)):
             return check
-        trigger = self.goal(("trigger", atom.value), ATOMS[atom].triggered(self.v))
+        trigger = self.goal(("trigger", atom.value), self._trigger(atom))
         reach = self._verdict(self.assumptions(enabled) + [trigger])
         if reach == z3.unknown:
             return Check(atom, AtomStatus.UNKNOWN, self.K,
@@ -343,22 +392,22 @@ class RowModel:
         self._witness(enabled, self.solver.model())
         return check
 
-    def _witness(self, enabled: tuple[str, ...], found: z3.ModelRef | ConcreteView) -> None:
+    def _witness(self, enabled: tuple[str, ...], found: z3.ModelRef | ConcreteView) -> _Found:
         """Keep a trace the solver found under these literals (read back when needed)."""
-        self._traces.setdefault(frozenset(enabled), []).append(_Found(self.v, found))
+        kept = _Found(self.v, found)
+        self._traces.setdefault(frozenset(enabled), []).append(kept)
+        return kept
 
-    def _witnesses(self, enabled: tuple[str, ...]) -> list[ConcreteView]:
-        """Every trace found so far under exactly these literals, as concrete traces."""
-        return [found.trace() for found in self._traces.get(frozenset(enabled), [])]
+    def _witnesses(self, enabled: tuple[str, ...]) -> Iterator[ConcreteView]:
+        """Every trace found so far under exactly these literals, as concrete traces
+        (each read back only when the caller gets to it)."""
+        return (found.trace() for found in self._traces.get(frozenset(enabled), []))
 
     def _counterexample(self, atom: Atom, qualifier: str | None, enabled: tuple[str, ...],
-                        base: list[z3.BoolRef], first: ConcreteView) -> Check:
-        """Shrink a refutation (`first` violates the atom): fewest steps, scenario
-        numbers, then smallest numbers."""
-        self._witness(enabled, first)
-        found = ATOMS[atom].first_violation(first, qualifier)
-        depth, quiet = self._fewest_steps(atom, qualifier, base,
-                                          (found[0] + 1) if found else self.K)
+                        base: list[z3.BoolRef], first: _Found, upper: int) -> Check:
+        """Shrink a refutation (`first` violates the atom within `upper` steps): fewest
+        steps, scenario numbers, then smallest numbers."""
+        depth, quiet = self._fewest_steps(atom, qualifier, base, upper)
         assumed = base + [self.violation_goal(atom, qualifier, depth)]
         if quiet:
             assumed.append(self.idle_goal(depth))
@@ -374,7 +423,7 @@ class RowModel:
         if not scenario_used:
             assumed, current = self._shrink_numbers(assumed)
         if not current and self._check(assumed) != z3.sat:
-            trace = first  # only a timeout can get here: keep the first model
+            trace = first.trace()  # only a timeout can get here: keep the first model
         else:
             trace = concretize(self.v, self.solver.model())
             self._witness(enabled, trace)

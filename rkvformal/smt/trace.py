@@ -16,7 +16,7 @@ so the same Python function builds a Z3 term or computes a bool.
 
 from __future__ import annotations
 
-import re
+import ctypes
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -270,6 +270,13 @@ class View(ABC):
     def e(self, name: str, t: int, c: int | None = None) -> Any:
         return self.value(Key(name, t, c))
 
+    def define(self, name: str, t: int, c: int | None, value: Any) -> Any:
+        """The formula `name@t#c == value` for a name the model determines (a next
+        state, a step's demand, an event).  A concrete reading checks it; a symbolic
+        one may instead take `value` as the name's term from here on (see
+        `SymbolicView.define`)."""
+        return self.value(Key(name, t, c)) == value
+
     # --- derived vocabulary shared by the base relation, primitives and atoms --
     def move(self, t: int, m: Move, c: int | None = None) -> Any:
         if c is None:
@@ -463,8 +470,10 @@ class SymbolicView(View):
         self.vars: dict[Key, Any] = {}
         self._chains: dict[tuple[str, int | None], list[Any]] = {}
         self.history_init: list[Any] = []  # H(0) = false, for traces from the initial state
-        self.history_steps: list[Any] = []  # H(u+1) = H(u) or f(u)
         self._derived: dict[tuple[Any, ...], Any] = {}
+        self.defined: dict[Key, Any] = {}  # names whose term is their definition
+        self.equated: list[Key] = []  # names defined after a formula read their variable
+        self._pack: tuple[list[Key], Any] | None = None  # see packed_trace
 
     # The connectives call Z3's C API directly: a row builds some 10^5 of them, and
     # z3.And/Or/If/Not spend 5-10x longer checking and coercing their arguments than
@@ -516,18 +525,20 @@ class SymbolicView(View):
         return _Bool(make(self._ref, len(xs), args), self.ctx)
 
     def ever(self, tag: str, c: int | None, t: int, f: Callable[[int], Any]) -> Any:
-        """History as state: H(u) = "f held before step u", with H(u+1) = H(u) or f(u).
+        """History as state: H(u) = "f held before step u", with H(u+1) = H(u) or f(u)
+        (a term, not a variable: inlined like `define`).
 
-        H(0) is false from the initial state (`history_init`) and free in an induction
-        window, which is what lets a window start in an arbitrary reachable state."""
+        H(0) is a variable: false from the initial state (`history_init`) and free in an
+        induction window, which is what lets a window start in an arbitrary reachable
+        state."""
         if t < 0:
             return z3.BoolVal(False, self.ctx)
         t = min(t, self.K - 1)
-        return z3.Or(self._history(tag, c, f, t), f(t))
+        return self._once(("ever", tag, c, t), lambda: self.or_(self._history(tag, c, f, t), f(t)))
 
     def before(self, event: str, c: int | None, t: int) -> Any:
-        """The history variable itself (H(t) of `seen`'s chain), so that at the first
-        step of an induction window it is the free history the window starts with."""
+        """The history itself (H(t) of `seen`'s chain), so that at the first step of an
+        induction window it is the free history the window starts with."""
         return self._history(f"seen:{event}", c, lambda u: self.e(event, u, c),
                              min(t, self.K - 1))
 
@@ -538,11 +549,9 @@ class SymbolicView(View):
             chain = [z3.Bool(f"{self.prefix}hist:{tag}@0#{c}", self.ctx)]
             self._chains[key] = chain
             self.history_init.append(z3.Not(chain[0]))
-        while len(chain) <= t:
+        while len(chain) <= t:  # H(u+1) is its definition (as SymbolicView.define)
             u = len(chain) - 1
-            nxt = z3.Bool(f"{self.prefix}hist:{tag}@{u + 1}#{c}", self.ctx)
-            self.history_steps.append(nxt == z3.Or(chain[u], f(u)))
-            chain.append(nxt)
+            chain.append(self.or_(chain[u], f(u)))
         return chain[t]
 
     # derived terms asked for thousands of times while a row is encoded: built once
@@ -570,6 +579,55 @@ class SymbolicView(View):
         if key.c is not None:
             label += f"#c{key.c}"
         return label
+
+    def define(self, name: str, t: int, c: int | None, value: Any) -> Any:
+        """Inline a definition: from here on the name *is* `value` (a term over earlier
+        names), so the solver never sees a variable and an equation for it.  This is
+        Z3's solve-eqs done once while the model is built, where Z3 cannot do it: with
+        literals as assumptions its incremental solver keeps every variable, and the
+        checks then cost about 1.7x more (docs/BENCHMARKS.md).  A name already handed
+        out as a variable keeps it and gets the equation (still the same model); models
+        give a defined name's value by evaluating its term (`concretize`)."""
+        key = Key(name, t, c)
+        if key in self.vars:
+            self.equated.append(key)
+            return View.define(self, name, t, c, value)
+        term = self._value_term(value)
+        kind = SCHEMA[name][0]
+        fits = (isinstance(term, z3.ArithRef) and term.is_int() if kind == "int"
+                else isinstance(term, z3.BoolRef))
+        if not fits:
+            raise TypeError(f"{self.name(key)} is {kind}, defined as {term.sort()}")
+        term = (_Int if kind == "int" else _Bool)(term.as_ast(), self.ctx)
+        self.vars[key] = self.defined[key] = term
+        return True
+
+    def packed_trace(self) -> tuple[list[Key], Any]:
+        """Every name of the trace (`all_keys`) as one argument of a single constructor
+        term, so that one model evaluation reads a whole trace.  Defined names are
+        terms over the history below them: evaluated one at a time, a K-step trace
+        would cost K^2; and printing the model to parse its constants back costs more
+        than this evaluation."""
+        if self._pack is None:
+            keys = all_keys(self.K, self.claims)
+            terms = [self.value(key) for key in keys]
+            ref, n = self._ref, len(keys)
+            fields = (z3.Symbol * n)(*(z3core.Z3_mk_int_symbol(ref, i) for i in range(n)))
+            sorts = (z3.Sort * n)(*(z3core.Z3_get_sort(ref, t.as_ast()) for t in terms))
+            name = f"{self.prefix}trace"
+            made = z3core.Z3_mk_constructor(
+                ref, z3core.Z3_mk_string_symbol(ref, name),
+                z3core.Z3_mk_string_symbol(ref, "is-" + name), n, fields, sorts,
+                (ctypes.c_uint * n)())
+            sort = z3.SortRef(z3core.Z3_mk_datatype(
+                ref, z3core.Z3_mk_string_symbol(ref, name), 1, (z3.Constructor * 1)(made)),
+                self.ctx)
+            z3core.Z3_del_constructor(ref, made)
+            pack = z3.FuncDeclRef(z3core.Z3_get_datatype_sort_constructor(ref, sort.ast, 0),
+                                  self.ctx)
+            args = (z3.Ast * n)(*(t.as_ast() for t in terms))
+            self._pack = keys, z3.ExprRef(z3core.Z3_mk_app(ref, pack.ast, n, args), self.ctx)
+        return self._pack
 
     def value(self, key: Key) -> Any:
         var = self.vars.get(key)
@@ -620,36 +678,20 @@ class ConcreteView(ConcreteLogic):
         return known[min(t, self.K - 1)]
 
 
-# one constant's interpretation in a model's SMT-LIB text (`(- 5)` for negatives)
-_DEFINITION = re.compile(r"\(define-fun (\|[^|]*\||[^\s()|]+) \(\) (?:Int|Bool)\s+"
-                         r"(\(- \d+\)|\d+|true|false)\)")
-
-
-def model_values(model: z3.ModelRef) -> dict[str, int | bool]:
-    """Every constant a model interprets, by name, read from the model's text in one
-    call: asking Z3 for a thousand constants one at a time costs ten times more."""
-    values: dict[str, int | bool] = {}
-    for name, text in _DEFINITION.findall(model.sexpr()):
-        if name.startswith("|"):
-            name = name[1:-1]
-        if text == "true" or text == "false":
-            values[name] = text == "true"
-        elif text.startswith("("):
-            values[name] = -int(text[3:-1])
-        else:
-            values[name] = int(text)
-    return values
-
-
 def concretize(view: SymbolicView, model: z3.ModelRef) -> ConcreteView:
-    """Read every variable of a K-step trace out of a Z3 model.  A constant the model
-    leaves out is unconstrained: it reads as Z3's model completion would (0, false)."""
-    interpreted = model_values(model)
+    """Read every name of a K-step trace out of a Z3 model, in one evaluation.  A
+    constant the model leaves out is unconstrained: it reads as Z3's model completion
+    makes it (0, false); a defined name (`SymbolicView.define`) is its term's value."""
+    keys, packed = view.packed_trace()
+    ref, out = view.ctx.ref(), (z3.Ast * 1)()
+    if not z3core.Z3_model_eval(ref, model.model, packed.as_ast(), True, out):
+        raise z3.Z3Exception("the model cannot evaluate the trace")
+    app = z3core.Z3_to_app(ref, out[0])
     values: dict[Key, int | bool] = {}
-    for key in all_keys(view.K, view.claims):
-        kind = SCHEMA[key.name][0]
-        value = interpreted.get(view.name(key))
-        if value is None:
-            value = False if kind == "bool" else 0
-        values[key] = value
+    for i, key in enumerate(keys):
+        arg = z3core.Z3_get_app_arg(ref, app, i)
+        if SCHEMA[key.name][0] == "bool":
+            values[key] = z3core.Z3_get_bool_value(ref, arg) == z3.Z3_L_TRUE
+        else:
+            values[key] = int(z3core.Z3_get_numeral_string(ref, arg))
     return ConcreteView(view.K, values, view.claims)
