@@ -67,6 +67,7 @@ class Encoding:
     flags: dict[str, list[tuple[Any, Primitive]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    derived: dict[tuple[Any, ...], Formula] = field(default_factory=dict)
 
     # --- what primitives call ------------------------------------------------
     def require(self, label: str, formula: Formula) -> None:
@@ -90,11 +91,25 @@ class Encoding:
     def flagged(self, name: str, when: Callable[[Primitive], Formula] | None = None) -> Formula:
         """Some enabled primitive raised flag `name` (and `when` holds for it)."""
         v = self.v
-        return v.or_(*(v.and_(lit, when(p) if when else True) for lit, p in self.flags[name]))
+        if when is None:
+            return self._once(("flagged", name),
+                              lambda: v.or_(*(lit for lit, _p in self.flags[name])))
+        return v.or_(*(v.and_(lit, when(p)) for lit, p in self.flags[name]))
+
+    def _once(self, key: tuple[Any, ...], build: Callable[[], Formula]) -> Formula:
+        """A derived formula asked for at every step by the base and by primitives,
+        built once (after every primitive declared its flags)."""
+        made = self.derived.get(key)
+        if made is None:
+            made = self.derived[key] = build()
+        return made
 
     # --- shared derived notions (read by several primitives and the base) -----
     def protected(self, c: int, t: int) -> Formula:
         """c's blocks cannot be victims at step t (some primitive excludes them)."""
+        return self._once(("protected", c, t), lambda: self._protected(c, t))
+
+    def _protected(self, c: int, t: int) -> Formula:
         v = self.v
         return v.or_(
             self.flagged("pin_while_held", lambda p: v.s("held", t, c)),
@@ -106,6 +121,9 @@ class Encoding:
 
     def reverted(self, c: int, t: int) -> Formula:
         """c's retention duration has elapsed, so its native priority fell back."""
+        return self._once(("reverted", c, t), lambda: self._reverted(c, t))
+
+    def _reverted(self, c: int, t: int) -> Formula:
         v = self.v
         return self.flagged("revert_priority", lambda p: v.s(
             "age_rel" if p.param("clock") == "from_release" else "age_acc", t, c

@@ -19,9 +19,8 @@ from __future__ import annotations
 import ctypes
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import z3
 from z3 import z3core
@@ -219,8 +218,11 @@ EVENT_NAMES = {
 EVENT_FIELDS = ("named", "ident", "blocking", "rf_for", "restored_from_tier", "otype")
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
+    """A name of a trace: what, at which step (None: a constant), for which claim slot
+    (None: not per claim).  A tuple, because a row's model looks names up some 10^5
+    times."""
+
     name: str
     t: int | None
     c: int | None
@@ -394,7 +396,10 @@ class _Bool(z3.BoolRef):
 def _operand(a: z3.ArithRef, b: Any) -> Any:
     """b as an Int term of a's context, or None where z3.py must decide (a Real, a
     Python bool, anything else)."""
-    if b.__class__ is int:
+    cls = b.__class__
+    if cls is _Int:
+        return b.ast
+    if cls is int:
         ref = a.ctx.ref()
         return z3core.Z3_mk_numeral(ref, str(b), z3core.Z3_get_sort(ref, a.ast))
     if isinstance(b, z3.ArithRef) and b.is_int():
