@@ -407,25 +407,27 @@ class RowModel:
                         base: list[z3.BoolRef], first: _Found, upper: int) -> Check:
         """Shrink a refutation (`first` violates the atom within `upper` steps): fewest
         steps, scenario numbers, then smallest numbers."""
-        depth, quiet = self._fewest_steps(atom, qualifier, base, upper)
+        depth, quiet, known = self._fewest_steps(atom, qualifier, base, upper)
         assumed = base + [self.violation_goal(atom, qualifier, depth)]
         if quiet:
             assumed.append(self.idle_goal(depth))
         # exactly the scenario (its claims, nothing else) or small numbers: a half-met
         # scenario would put its name on numbers it does not have
-        scenario_used = current = False  # current: the solver's model is for `assumed`
+        scenario_used = False
         scenario = self.row.scenario
         if scenario is not None:
             with_scenario = assumed + [self.scenario_goal(scenario, True)]
             if self._check(with_scenario) == z3.sat:
                 assumed, scenario_used = with_scenario, True
-                current = True
+                known = self.solver.model()
         if not scenario_used:
-            assumed, current = self._shrink_numbers(assumed)
-        if not current and self._check(assumed) != z3.sat:
+            assumed, known = self._shrink_numbers(assumed, known)
+        if known is None and self._check(assumed) == z3.sat:
+            known = self.solver.model()
+        if known is None:
             trace = first.trace()  # only a timeout can get here: keep the first model
         else:
-            trace = concretize(self.v, self.solver.model())
+            trace = concretize(self.v, known)
             self._witness(enabled, trace)
         where = ATOMS[atom].first_violation(trace, qualifier)
         step, claim = where if where else (None, None)
@@ -440,9 +442,10 @@ class RowModel:
         return self.goal(("idle", str(depth)), rest)
 
     def _fewest_steps(self, atom: Atom, qualifier: str | None, base: list[z3.BoolRef],
-                      upper: int) -> tuple[int, bool]:
+                      upper: int) -> tuple[int, bool, z3.ModelRef | None]:
         """The fewest steps d within which the atom is violated (one is known within
-        `upper`), and whether the trace can idle after them.
+        `upper`), whether the trace can idle after them, and a model of that question
+        when one of the probes found it (else None).
 
         "A violation within d steps" is monotone in d.  Most counterexamples are a few
         steps deep and a probe that finds nothing within a few steps is cheap, so walk
@@ -452,26 +455,39 @@ class RowModel:
         The tail may only make the answer deeper, never wrong: the depth it gives is
         checked against the untailed question one step shallower, and when that one
         holds (or no trace idles) plain bisection decides."""
+        models: dict[tuple[int, bool], z3.ModelRef] = {}
+
         def within(d: int, quiet: bool) -> z3.CheckSatResult:
             goals = [self.violation_goal(atom, qualifier, d)]
             if quiet:
                 goals.append(self.idle_goal(d))
-            return self._check(base + goals)
+            answer = self._check(base + goals)
+            if answer == z3.sat:
+                models[(d, quiet)] = self.solver.model()
+            return answer
 
         hi = _least(1, upper, lambda d: within(d, True) == z3.sat, walk=WALK)
         tailed = hi < upper or within(hi, True) == z3.sat
         if tailed and (hi == 1 or within(hi - 1, False) != z3.sat):
-            return hi, True
+            return hi, True, models.get((hi, True))
         # a violation exists within the new upper end
-        return _least(1, hi - 1 if tailed else upper,
-                      lambda d: within(d, False) == z3.sat), False
+        depth = _least(1, hi - 1 if tailed else upper, lambda d: within(d, False) == z3.sat)
+        return depth, False, models.get((depth, False))
 
-    def _shrink_numbers(self, assumed: list[z3.BoolRef]) -> tuple[list[z3.BoolRef], bool]:
+    def _shrink_numbers(self, assumed: list[z3.BoolRef], known: z3.ModelRef | None
+                        ) -> tuple[list[z3.BoolRef], z3.ModelRef | None]:
         """Small numbers, cheaply: gallop up a bound on the sum of the trace's numbers
         (usable, demand, ranges, durations, priorities, unclaimed cache) until the
-        counterexample fits; the result is within twice the smallest such sum.  Also
-        says whether the solver's current model is one for the returned assumptions."""
+        counterexample fits; the result is within twice the smallest such sum.  `known`
+        is a model of `assumed` if one is at hand; returns the assumptions and a model
+        of them (None if none was found: only a timeout).  A step the known model
+        already satisfies is taken without asking the solver: the answer is sat, and
+        the model is one."""
         v = self.v
+
+        def holds(formula: z3.BoolRef) -> bool:
+            return known is not None and z3.is_true(known.eval(formula, model_completion=True))
+
         # preferences first, each kept only if a counterexample still exists with it
         preferences = {
             "one-claim": v.and_(*(v.not_(v.move(t, Move.SUBMIT, 1)) for t in range(self.K))),
@@ -479,20 +495,24 @@ class RowModel:
         }
         for name, formula in preferences.items():
             goal = self.goal(("prefer", name, str(assumed[-1])), formula)
-            if self._check(assumed + [goal]) == z3.sat:
+            if holds(formula):
                 assumed = assumed + [goal]
+            elif self._check(assumed + [goal]) == z3.sat:
+                assumed, known = assumed + [goal], self.solver.model()
         cost = v.k("U") + v.k("A") + v.s("cached", 0) + v.sum_(
             v.k("R", c) + v.k("O", c) + v.k("D", c) + v.k("P", c) for c in v.claims)
         limit = 4
         while limit <= 1 << 20:
             goal = self.goal(("cost", str(assumed[-1]), str(limit)), cost <= limit)
+            if holds(cost <= limit):
+                return assumed + [goal], known
             answer = self._check(assumed + [goal])
             if answer == z3.sat:
-                return assumed + [goal], True
+                return assumed + [goal], self.solver.model()
             if answer == z3.unknown:
                 break
             limit *= 2
-        return assumed, False
+        return assumed, known
 
 
 class _Found:
