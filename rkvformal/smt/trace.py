@@ -381,7 +381,34 @@ def all_keys(K: int, claims: tuple[int, ...] = CLAIMS) -> list[Key]:
     return keys
 
 
-class _Bool(z3.BoolRef):
+def _unchecked(wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    """The ctypes function behind a z3core wrapper (which checks Z3's error code after
+    every call), or the wrapper itself where z3core is built differently."""
+    elementaries = (wrapper.__defaults__ or (None,))[-1]
+    return getattr(elementaries, "f", wrapper)
+
+
+_INC_REF, _DEC_REF = _unchecked(z3core.Z3_inc_ref), _unchecked(z3core.Z3_dec_ref)
+
+
+class _Term:
+    """Reference counting for the terms below without z3.py's per-call error check:
+    a row's model makes some 10^4 term objects, and incrementing or decrementing a
+    reference count cannot fail (z3.py checks after every call anyway)."""
+
+    __slots__ = ()
+
+    def __init__(self, ast: Any, ctx: z3.Context) -> None:
+        self.ast, self.ctx = ast, ctx
+        _INC_REF(ctx.ctx, ast)
+
+    def __del__(self) -> None:
+        if self.ast is not None and self.ctx.ctx is not None and _DEC_REF is not None:
+            _DEC_REF(self.ctx.ctx, self.ast)
+            self.ast = None
+
+
+class _Bool(_Term, z3.BoolRef):
     """A Boolean term whose `==` calls Z3's C API directly (z3.py's operators coerce
     and re-check both operands on every call; the term built is the same)."""
 
@@ -437,7 +464,7 @@ def _compare(name: str, make: Callable[..., Any]) -> Any:
     return op
 
 
-class _Int(z3.ArithRef):
+class _Int(_Term, z3.ArithRef):
     """An integer term whose comparisons and sums with Python ints and integer terms
     call Z3's C API directly: a row builds some 10^5 of them, and z3.py's operators
     coerce and re-check both operands each time.  The terms are exactly the ones z3.py
