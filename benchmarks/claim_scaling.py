@@ -84,11 +84,16 @@ def variants(directory: str) -> tuple[list[tuple[str, Row, Row]], tuple[Row, Row
     return pairs, scenarios
 
 
+def _free(model: RowModel) -> list:
+    """The model's variables: its names less those defined as terms (SymbolicView.define)."""
+    return [key for key in model.v.vars if key not in getattr(model.v, "defined", ())]
+
+
 def per_slot(bound: int, row: Row) -> tuple[int, int]:
     """Encoding variables with a claim index, per slot, and without one."""
     model = RowModel(row, bound)
-    claimed = sum(1 for key in model.v.vars if key.c == 0)
-    shared = sum(1 for key in model.v.vars if key.c is None)
+    claimed = sum(1 for key in _free(model) if key.c == 0)
+    shared = sum(1 for key in _free(model) if key.c is None)
     return claimed, shared
 
 
@@ -117,7 +122,7 @@ def slots(row: Row, bound: int, n: int) -> str:
 
 def variables(row: Row, bound: int, n: int) -> int:
     """Encoding variables of an n-slot model right after construction."""
-    return len(RowModel(row, bound, claims=n).v.vars)  # type: ignore[call-arg]
+    return len(_free(RowModel(row, bound, claims=n)))  # type: ignore[call-arg]
 
 
 def describe(proved: pipeline.ProvedRow) -> str:
