@@ -146,10 +146,11 @@ class RowModel:
         return lit
 
     def _named(self, name: str, formula: z3.BoolRef) -> z3.BoolRef:
-        """A Boolean constant asserted equal to `formula`.  Why: Z3 preprocesses what is
-        asserted before a check together with the model, and a formula asserted after a
-        check on its own; a goal that brings in a large formula late costs its checks
-        about half again (docs/BENCHMARKS.md), a goal over names costs nothing."""
+        """A Boolean constant asserted to imply `formula` (enough for a goal that asks
+        for it).  Why: Z3 preprocesses what is asserted before a check together with the
+        model, and a formula asserted after a check on its own; a goal that brings in a
+        large formula late costs its checks about half again (docs/BENCHMARKS.md), a
+        goal over names costs nothing."""
         lit = z3.Bool(name, self.ctx)
         self._assert([self._implies(lit, formula)])
         return lit

@@ -617,7 +617,7 @@ class SymbolicView(View):
         names), so the solver never sees a variable and an equation for it.  This is
         Z3's solve-eqs done once while the model is built, where Z3 cannot do it: with
         literals as assumptions its incremental solver keeps every variable, and the
-        checks then cost about 1.7x more (docs/BENCHMARKS.md).  A name already handed
+        checks then cost 1.6-1.8x more (docs/BENCHMARKS.md).  A name already handed
         out as a variable keeps it and gets the equation (still the same model); models
         give a defined name's value by evaluating its term (`concretize`)."""
         key = Key(name, t, c)
