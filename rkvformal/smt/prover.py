@@ -31,7 +31,7 @@ from rkvformal.smt.trace import ConcreteView, Move, SymbolicView, concretize
 from rkvformal.vocab import Atom, AtomStatus
 
 DEFAULT_BOUND = 12
-WALK = 6  # depths a counterexample's fewest steps are walked up through before bisecting
+WALK = 8  # depths a counterexample's fewest steps are walked up through before bisecting
 
 
 @dataclass(frozen=True)
