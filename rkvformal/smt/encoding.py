@@ -29,6 +29,7 @@ from rkvformal.smt.trace import (
     Reuse,
     Source,
     View,
+    remembered,
 )
 from rkvformal.vocab import Assumption
 
@@ -99,10 +100,7 @@ class Encoding:
     def _once(self, key: tuple[Any, ...], build: Callable[[], Formula]) -> Formula:
         """A derived formula asked for at every step by the base and by primitives,
         built once (after every primitive declared its flags)."""
-        made = self.derived.get(key)
-        if made is None:
-            made = self.derived[key] = build()
-        return made
+        return remembered(self.derived, key, build)
 
     # --- shared derived notions (read by several primitives and the base) -----
     def protected(self, c: int, t: int) -> Formula:

@@ -40,10 +40,10 @@ def smtlib(solver: z3.Solver) -> str:
     ctx = solver.ctx
     ref, formulas = ctx.ref(), solver.assertions()
     args = (z3.Ast * len(formulas))(*(f.as_ast() for f in formulas))
-    whole = z3core.Z3_mk_and(ref, len(formulas), args) if len(formulas) else (
-        z3.BoolVal(True, ctx).as_ast())
+    whole = z3.BoolRef(z3core.Z3_mk_and(ref, len(formulas), args), ctx) if len(formulas) \
+        else z3.BoolVal(True, ctx)  # held, so the term lives while it is printed
     text = z3core.Z3_benchmark_to_smtlib_string(ref, "rkvformal", "ALL", "unknown", "", 0,
-                                                (z3.Ast * 0)(), whole)
+                                                (z3.Ast * 0)(), whole.as_ast())
     text = text.rstrip()
     return text.removesuffix("(check-sat)").rstrip() + "\n"
 

@@ -6,7 +6,8 @@ events of step t).  Every formula of the model (the base transition relation, ea
 primitive, each obligation) is written once against the `View` interface and can then
 be read two ways:
 
-* `SymbolicView`: every name is a Z3 variable; formulas are Z3 terms (proving).
+* `SymbolicView`: every name is a Z3 term (a variable, or the term the base relation
+  defines it as, `SymbolicView.define`); formulas are Z3 terms (proving).
 * `ConcreteView`: every name has a value; formulas are Python bools (evaluating a
   counterexample or a replayed trace, and checking that the two readings agree).
 
@@ -352,6 +353,14 @@ class View(ABC):
         return terms[0] if len(terms) == 1 else self.or_(*terms)
 
 
+def remembered(cache: dict[Any, Any], key: Any, build: Callable[[], Any]) -> Any:
+    """`cache[key]`, built by `build()` the first time it is asked for."""
+    made = cache.get(key)
+    if made is None:
+        made = cache[key] = build()
+    return made
+
+
 def _sort(kind: str, ctx: z3.Context) -> z3.SortRef:
     return z3.IntSort(ctx) if kind == "int" else z3.BoolSort(ctx)
 
@@ -487,7 +496,8 @@ class _Int(_Term, z3.ArithRef):
 
 
 class SymbolicView(View):
-    """Every name is a Z3 constant, created on first use."""
+    """Every name is a Z3 constant created on first use, unless it was defined first
+    (`define`): then it is its defining term."""
 
     def __init__(self, K: int, ctx: z3.Context | None = None, prefix: str = "",
                  claims: int = len(CLAIMS)) -> None:
@@ -589,10 +599,7 @@ class SymbolicView(View):
     # derived terms asked for thousands of times while a row is encoded: built once
     # (Z3 shares equal terms anyway, so the formulas are the same; this saves Python)
     def _once(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
-        term = self._derived.get(key)
-        if term is None:
-            term = self._derived[key] = build()
-        return term
+        return remembered(self._derived, key, build)
 
     def move(self, t: int, m: Move, c: int | None = None) -> Any:
         return self._once(("move", t, m, c), lambda: View.move(self, t, m, c))
