@@ -57,8 +57,8 @@ VALUES: dict[str, Any] = {
     "predicate": st.sampled_from(["leading_prefix_at_least", None]),
     "useful_threshold_blocks": st.sampled_from([2, None]),
 }
-IDENTITY = st.sampled_from(["id:a", "id:b", 7, None])
-TEXT_IDENTITY = st.sampled_from(["leading_prefix_at_least(2)", "id:b", None])
+IDENTITY = st.sampled_from(["id:a", "id:b", 7, "", None])
+TEXT_IDENTITY = st.sampled_from(["leading_prefix_at_least(2)", "id:b", "", None])
 
 
 def identity(name: str) -> Any:
@@ -172,6 +172,41 @@ def test_the_batched_loop_judges_as_one_record_at_a_time(
         batched = Gate(mode, require, path="t.jsonl")
         batched.consume_batches(read_batches(io.BytesIO(data), "t.jsonl"))
     assert batched.verdict() == one.verdict()
+    assert _claims_state(batched) == _claims_state(one)
+
+
+def _claims_state(gate: Gate) -> dict[str, tuple[Any, ...]]:
+    """What the gate knows of each claim, its shortcuts' flags included (a shortcut that
+    set one wrongly would send later records the wrong way)."""
+    return {name: (t.identity, t.whole, t.exact_identity, gate.configs[t.config])
+            for name, t in gate.tracks.items()}
+
+
+@pytest.mark.parametrize("empty", ["", None])
+def test_an_acceptance_tells_an_empty_identity_value_from_a_null_one(empty: Any) -> None:
+    """Claims a and b are accepted alike but for one identity value, empty for one and
+    null for the other (the same truth): b's acceptance meets the memo entry a's made,
+    and must still learn its own identity (null: not known yet)."""
+    full = {f: "v" for f in IDENTITY_FIELDS}
+    accepted = {"event": "resident_claim_accepted", **full}
+    records = [{**accepted, "claim_id": "a", "prefix_id": "" if empty is None else None},
+               {**accepted, "claim_id": "b", "prefix_id": empty},
+               {"event": "resident_claim_offloaded", "claim_id": "b", **full,
+                "prefix_id": "y"}]
+    for seq, rec in enumerate(records):
+        rec["event_sequence"] = seq
+    for upto in (2, 3):  # (after the acceptances, and after b's next record)
+        one = Gate(Mode.OFFLOADABLE, path="t.jsonl")
+        for line, rec in enumerate(records[:upto], 1):
+            one.feed(line, orjson.loads(orjson.dumps(rec)))
+        batched = Gate(Mode.OFFLOADABLE, path="t.jsonl")
+        batched.consume_batches(read_batches(io.BytesIO(_jsonl(records[:upto])), "t.jsonl"))
+        assert _claims_state(batched) == _claims_state(one)
+        assert batched.verdict() == one.verdict()
+    (b,) = (c for c in batched.verdict().claims if c.claim_id == "b")
+    # accepted with "" then seen with "y": its identity changed; with null: learned
+    status = {a.atom.value: a.status.value for a in b.atoms}["claim_identity"]
+    assert status == ("fail" if empty == "" else "pass")
 
 
 def test_a_verdict_keeps_what_it_said_when_more_records_come() -> None:

@@ -156,6 +156,26 @@ def test_a_numeric_identity_is_not_matched_by_a_flag() -> None:
     assert error[:2] == ("error", 4) and "'prefix_id'" in error[2]
 
 
+@pytest.mark.parametrize(("field", "good", "bad"), [
+    ("resident_blocks_required", 1, True),
+    ("resident_blocks_required", 8, 8.0),
+    ("priority", 0, False),
+    ("useful_threshold_blocks", 2, 2.0),
+    ("claim_registration", "pre_registered", 1),
+    ("prefix_id", "x", True),
+    ("prefix_id", 1, 1.0),
+])
+def test_a_new_claims_acceptance_is_checked_whatever_came_before(field: str, good: Any,
+                                                                 bad: Any) -> None:
+    """Claim b's acceptance meets the memo entry claim a's made (`Gate._accept`)."""
+    accepted = {"event": "resident_claim_accepted", field: good}
+    raw = _trace({**accepted, "claim_id": "a"}, {**accepted, "claim_id": "b", field: bad})
+    error = _check(raw)
+    assert error[:2] == ("error", 2) and f"'{field}'" in error[2]
+    assert _check(_trace({**accepted, "claim_id": "a"},
+                         {**accepted, "claim_id": "b"}))[0] == "verdict"
+
+
 def test_a_refusal_citing_a_failure_by_text_is_reported_after_one_citing_it_by_number(
         ) -> None:
     accepted = {"event": "resident_claim_accepted"}

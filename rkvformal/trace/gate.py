@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 from itertools import repeat
 from operator import attrgetter, itemgetter
+from operator import truth as _TRUTH
 from typing import Any, NamedTuple
 
 from rkvformal.semantics.bundles import load_stdlib
@@ -329,6 +330,34 @@ def _know_identity(track: _Track, values: tuple[Any, ...]) -> None:
     track.exact_identity = values if _TEXT.issuperset(map(type, values)) else None
 
 
+# The fields an acceptance reads (READS) beyond the claims it names and their identity:
+# the text ones (a text value equals only text), then the numbers (1 == 1.0 == True),
+# the required blocks first.
+_ACCEPTANCE_READS = [f for f in READS[Kind.ACCEPTED] if f not in CLAIM_READS]
+_ACCEPTANCE_TEXTS = tuple(_KEY[f] for f in _ACCEPTANCE_READS if FIELD_TYPES[f] is _STR)
+_ACCEPTANCE_NUMBERS = tuple(_KEY[f] for f in sorted(
+    (f for f in _ACCEPTANCE_READS if FIELD_TYPES[f] is _INT),
+    key=lambda f: f != "resident_blocks_required"))
+_PREDICATE_TEXT = IDENTITY_FIELDS.index("materialization_predicate")
+
+
+def _acceptance_key(rec: Mapping[str, Any], identity: tuple[Any, ...]) -> Any:
+    """What a new claim's own acceptance (`Gate._acceptance`) and its type check depend
+    on, when its identity values are text (or null; else None: no key): the values of
+    the fields it reads, with the types of the numbers; of the identity values, which
+    are known and which non-empty (which groups of IDENTITY_REQUIRED it carries); its
+    predicate's text only if the record states no number of required blocks (the text
+    is read for one).  Equal keys: the same type check, the same answer."""
+    if not _TEXT.issuperset(map(type, identity)):
+        return None
+    get = rec.get
+    required, b, c, d = map(get, _ACCEPTANCE_NUMBERS)
+    return (*map(get, _ACCEPTANCE_TEXTS), required, b, c, d, required.__class__,
+            b.__class__, c.__class__, d.__class__, None in identity,
+            tuple(map(_TRUTH, identity)),
+            None if required.__class__ is int else identity[_PREDICATE_TEXT])
+
+
 @contextmanager
 def _no_cyclic_gc() -> Iterator[None]:
     """A pass allocates a record per line and keeps tuples per claim, none of them in
@@ -369,8 +398,8 @@ class Gate:
         self.memo: dict[tuple[Any, ...], _Outcome] = {}
         self.fast: dict[tuple[Any, ...], _Step] = {}  # keyed by raw record fields
         self.configs: list[_Config] = []
-        # (config, ok, ident_ok) -> the outcome of a new claim's own acceptance
-        self._accepted: dict[tuple[int, bool, bool], _Step] = {}
+        # `_acceptance_key` -> what a new claim's own acceptance does (`_acceptance`)
+        self._accepted: dict[tuple[Any, ...], tuple[int, _Step, bool, bool, bool]] = {}
         # (config, required blocks, priority) -> the config once a claim is accepted
         self._learned: dict[tuple[int, int, int], int] = {}
         self.config_ids: dict[_Config, int] = {}
@@ -414,23 +443,29 @@ class Gate:
         flags = self._flags(kind, rec, name, track)
         self._apply(track, self._outcome(track.config, kind, flags), seq, line)
 
-    def _accept(self, track: _Track, rec: Mapping[str, Any], seq: Any, line: int) -> None:
-        """`_step` for the acceptance of a claim not seen before, by its own record:
-        what `_flags` and `_identity` find for it (`ok` and `ident_ok`; every other flag
-        is its default), with the outcome kept per (configuration, ok, ident_ok)."""
-        get = rec.get
-        ok = get("claim_registration") != "post_hoc"
-        config = self._learned_config(rec, track.config)
-        ident_ok = _carries_required_identity(get)
+    def _accept(self, name: str, rec: Mapping[str, Any], seq: Any, line: int) -> None:
+        """`_step` for the acceptance of claim `name`, not seen before, by its own record (its
+        outcome claim and blocking list, if any, name it alone): what `_validate`,
+        `_flags` and `_identity` find for it is a function of `_acceptance_key` (the
+        values and types of the fields they read, but for the identity values, of which
+        the types and truth), so it is found once per key and kept."""
+        identity = _identity_values(rec)
+        key = _acceptance_key(rec, identity)
+        try:
+            found = None if key is None else self._accepted.get(key)
+        except TypeError:  # an unhashable value: mistyped, which the type check says
+            found, key = None, None
+        if found is None:
+            self._validate(line, rec, Kind.ACCEPTED)
+            found = self._acceptance(rec, identity)
+            if key is not None:
+                self._accepted[key] = found
+        track = self._track(name)
+        learned, out, ident_ok, whole, exact = found
         if ident_ok:
-            _know_identity(track, _identity_values(rec))
-        key = (config, ok, ident_ok)
-        out = self._accepted.get(key)
-        if out is None:
-            flags = tuple(Flags(own=True, ident_ok=ident_ok, ok=ok))
-            out = self._accepted[key] = self._step_of(self._outcome(
-                config, Kind.ACCEPTED, flags))
-        self._move(track, config)  # (with its numbers)
+            track.identity, track.whole = identity, whole
+            track.exact_identity = identity if exact else None
+        self._move(track, learned)  # (with its numbers)
         after, slot, outcome = out
         if outcome is not None:
             self._apply(track, outcome, seq, line)
@@ -440,6 +475,20 @@ class Gate:
             seen[slot - 1] = seq
             seen[slot] = line
         track.config = after
+
+    def _acceptance(self, rec: Mapping[str, Any], identity: tuple[Any, ...],
+                    ) -> tuple[int, _Step, bool, bool, bool]:
+        """What a new claim's own acceptance does: (its configuration with the numbers
+        it learns, the step, whether it carries the required identity, and if so
+        whether every identity value is known and whether all are text)."""
+        get = rec.get
+        ok = get("claim_registration") != "post_hoc"
+        config = self._learned_config(rec, self._fresh)
+        ident_ok = _carries_required_identity(get)
+        flags = tuple(Flags(own=True, ident_ok=ident_ok, ok=ok))
+        step = self._step_of(self._outcome(config, Kind.ACCEPTED, flags))
+        return (config, step, ident_ok, None not in identity,
+                _TEXT.issuperset(map(type, identity)))
 
     def consume(self, records: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
         """`feed` every record."""
@@ -499,12 +548,11 @@ class Gate:
             if track is None:
                 track = tracks.get(own)  # (made by an earlier record of this batch?)
                 if track is None:  # a new claim (what `_feed` would do, without the search)
-                    self._validate(line, rec, kind)
-                    track = self._track(own)
                     if kind is Kind.ACCEPTED:
-                        self._accept(track, rec, seq, line)
+                        self._accept(own, rec, seq, line)
                     else:
-                        self._step(track, kind, rec, own, seq, line)
+                        self._validate(line, rec, kind)
+                        self._step(self._track(own), kind, rec, own, seq, line)
                     continue
             if layout == _NOT_MEMOIZED:
                 feed(line, rec)
