@@ -135,17 +135,25 @@ def _twins(accepted: dict[str, Any], step: dict[str, Any], field: str, bad: Any)
                   {**step, "claim_id": "a"}, {**step, "claim_id": "b", field: bad})
 
 
-@pytest.mark.parametrize(("field", "good", "bad"), [
-    ("resident_blocks_materialized", 1, True),
-    ("resident_blocks_materialized", 8, 8.0),
-    ("predicate_materialized", True, 1),
-    ("predicate_materialized", False, 0),
+@pytest.mark.parametrize(("event", "field", "good", "bad"), [
+    ("resident_claim_materialized", "resident_blocks_materialized", 1, True),
+    ("resident_claim_materialized", "resident_blocks_materialized", 8, 8.0),
+    ("resident_claim_materialized", "predicate_materialized", True, 1),
+    ("resident_claim_materialized", "predicate_materialized", False, 0),
+    ("resident_claim_restored", "restored_from_offload_tier", True, 1),
+    ("resident_claim_harmed", "predicate_after_leading_blocks", 0, False),
+    ("resident_claim_restoration_failed", "outcome_type", "refusal", 1),
+    ("active_request_refused", "resident_plus_active_blocks", 1, True),
+    ("active_request_deferred", "usable_blocks", 10, 10.0),
+    ("active_request_admitted", "feasibility", "ok", 0),
 ])
-def test_the_memo_does_not_take_a_flag_for_a_number(field: str, good: Any, bad: Any) -> None:
+def test_the_memo_does_not_take_a_flag_for_a_number(event: str, field: str, good: Any,
+                                                    bad: Any) -> None:
+    """(One case per layout of the memo's keys, `gate._layout`.)"""
     accepted = {"event": "resident_claim_accepted", "resident_blocks_required": 1}
-    materialized = {"event": "resident_claim_materialized", field: good}
-    assert _check(_twins(accepted, materialized, field, bad))[:2] == ("error", 4)
-    assert _check(_twins(accepted, materialized, field, good))[0] == "verdict"
+    step = {"event": event, field: good}
+    assert _check(_twins(accepted, step, field, bad))[:2] == ("error", 4)
+    assert _check(_twins(accepted, step, field, good))[0] == "verdict"
 
 
 def test_a_numeric_identity_is_not_matched_by_a_flag() -> None:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 from itertools import repeat
 from operator import attrgetter, itemgetter
-from operator import truth as _TRUTH
 from typing import Any, NamedTuple
 
 from rkvformal.semantics.bundles import load_stdlib
@@ -263,15 +262,19 @@ FAST_FIELDS: dict[Kind, tuple[str, ...]] = {
         Kind.REQUEST_STARTED, Kind.GENERIC, Kind.BOOKKEEPING, Kind.GAP)}
 # How `consume` writes a kind's memo key: its fields' values, and their types unless all
 # are text (a text value equals only text; a number equals a flag, True == 1 == 1.0),
-# written out for up to three fields; any other kind's (and a refusal's, with the type of
-# its restoration failure's sequence number) in general.
-_NOT_MEMOIZED, _NONE, _ONE_TYPED, _TWO_TEXTS, _TWO_TYPED, _THREE_TYPED, _GENERAL = range(-1, 6)
+# written out for up to three fields and for the capacity decisions (three texts, two
+# numbers, and the type of the restoration failure's sequence number); any other kind's
+# in general.  (A `tuple(map(...))` costs as much as a whole key written out.)
+(_NOT_MEMOIZED, _NONE, _ONE_TYPED, _TWO_TEXTS, _TWO_TYPED, _THREE_TYPED, _CAPACITY,
+ _GENERAL) = range(-1, 7)
 
 
 def _layout(kind: Kind) -> int:
     if kind not in FAST_FIELDS:
         return _NOT_MEMOIZED
     fields = FAST_FIELDS[kind]
+    if _RFES in READS[kind] and [FIELD_TYPES[f] for f in fields] == [_STR] * 3 + [_INT] * 2:
+        return _CAPACITY
     if _RFES in READS[kind] or len(fields) > 3:
         return _GENERAL
     if len(fields) == 2 and all(FIELD_TYPES[f] is _STR for f in fields):
@@ -332,29 +335,30 @@ def _know_identity(track: _Track, values: tuple[Any, ...]) -> None:
 
 # The fields an acceptance reads (READS) beyond the claims it names and their identity:
 # the text ones (a text value equals only text), then the numbers (1 == 1.0 == True),
-# the required blocks first.
+# the required blocks first.  (Unpacked: a change to READS must change the key.)
 _ACCEPTANCE_READS = [f for f in READS[Kind.ACCEPTED] if f not in CLAIM_READS]
-_ACCEPTANCE_TEXTS = tuple(_KEY[f] for f in _ACCEPTANCE_READS if FIELD_TYPES[f] is _STR)
-_ACCEPTANCE_NUMBERS = tuple(_KEY[f] for f in sorted(
+_REGISTRATION, _PREDICATE = (_KEY[f] for f in _ACCEPTANCE_READS if FIELD_TYPES[f] is _STR)
+_REQUIRED, _USEFUL, _PRIORITY, _RETENTION = (_KEY[f] for f in sorted(
     (f for f in _ACCEPTANCE_READS if FIELD_TYPES[f] is _INT),
     key=lambda f: f != "resident_blocks_required"))
 _PREDICATE_TEXT = IDENTITY_FIELDS.index("materialization_predicate")
 
 
-def _acceptance_key(rec: Mapping[str, Any], identity: tuple[Any, ...]) -> Any:
+def _acceptance_key(get: Any, identity: tuple[Any, ...]) -> tuple[Any, ...]:
     """What a new claim's own acceptance (`Gate._acceptance`) and its type check depend
-    on, when its identity values are text (or null; else None: no key): the values of
-    the fields it reads, with the types of the numbers; of the identity values, which
-    are known and which non-empty (which groups of IDENTITY_REQUIRED it carries); its
-    predicate's text only if the record states no number of required blocks (the text
-    is read for one).  Equal keys: the same type check, the same answer."""
-    if not _TEXT.issuperset(map(type, identity)):
-        return None
-    get = rec.get
-    required, b, c, d = map(get, _ACCEPTANCE_NUMBERS)
-    return (*map(get, _ACCEPTANCE_TEXTS), required, b, c, d, required.__class__,
-            b.__class__, c.__class__, d.__class__, None in identity,
-            tuple(map(_TRUTH, identity)),
+    on (`get` is the record's .get): the values of the fields it reads, with the types
+    of the numbers; of its identity values, the types and which are empty (which groups
+    of IDENTITY_REQUIRED it carries, whether all are known, whether all are text); its
+    predicate's text only if it states no number of required blocks (the text is read
+    for one).  Equal keys: the same type check, the same answer.  (Written out: a
+    `tuple(map(...))` of six costs as much as this whole key.)"""
+    required, useful, priority, retention = (get(_REQUIRED), get(_USEFUL), get(_PRIORITY),
+                                             get(_RETENTION))
+    a, b, c, d, e, f = identity
+    return (get(_REGISTRATION), get(_PREDICATE), required, useful, priority, retention,
+            required.__class__, useful.__class__, priority.__class__, retention.__class__,
+            a.__class__, b.__class__, c.__class__, d.__class__, e.__class__, f.__class__,
+            not a, not b, not c, not d, not e, not f,
             None if required.__class__ is int else identity[_PREDICATE_TEXT])
 
 
@@ -450,9 +454,9 @@ class Gate:
         values and types of the fields they read, but for the identity values, of which
         the types and truth), so it is found once per key and kept."""
         identity = _identity_values(rec)
-        key = _acceptance_key(rec, identity)
+        key: tuple[Any, ...] | None = _acceptance_key(rec.get, identity)
         try:
-            found = None if key is None else self._accepted.get(key)
+            found = self._accepted.get(key)
         except TypeError:  # an unhashable value: mistyped, which the type check says
             found, key = None, None
         if found is None:
@@ -582,6 +586,11 @@ class Gate:
             elif layout == _ONE_TYPED:
                 a = rec.get(fields[0])
                 key = (config, kind, extra, a, a.__class__)
+            elif layout == _CAPACITY:
+                get = rec.get
+                a, b = get(fields[3]), get(fields[4])
+                key = (config, kind, extra, get(fields[0]), get(fields[1]), get(fields[2]),
+                       a, b, a.__class__, b.__class__, get(_RFES_KEY).__class__)
             else:
                 get = rec.get
                 values = tuple(map(get, fields))
