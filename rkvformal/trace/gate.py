@@ -227,14 +227,16 @@ _Config = tuple[int, int, tuple[Any, ...], tuple[Any, ...], frozenset[str]]
 # (next config, atoms broken, stages observed (their _SLOT), predicate lost)
 _Outcome = tuple[int, tuple[int, ...], tuple[int, ...], bool]
 # An _Outcome as the hot loop applies it: (next config, the line's index in `seen` of the
-# one stage it observes (0: none), None); or (.., .., the _Outcome) if it breaks an atom,
-# loses the predicate or observes more than one stage (`Gate._apply` does those).
+# one stage it observes (0: none), None); or (.., .., the _Outcome) if it breaks an atom
+# or observes more than one stage (`Gate._apply` does those).  When claims are compared
+# (`_pairwise`, which a lost predicate starts), every step is `_applied`.
 _Step = tuple[int, int, _Outcome | None]
 
 
 def _step_of(outcome: _Outcome) -> _Step:
-    config, broken, stages, lost = outcome
-    if broken or lost or len(stages) > 1:
+    """(Claims not compared: a lost predicate is nothing to do.)"""
+    config, broken, stages, _lost = outcome
+    if broken or len(stages) > 1:
         return config, 0, outcome
     return config, stages[0] + 1 if stages else 0, None
 
@@ -469,9 +471,9 @@ class Gate:
         if ident_ok:
             track.identity, track.whole = identity, whole
             track.exact_identity = identity if exact else None
-        self._move(track, learned)  # (with its numbers)
         after, slot, outcome = out
-        if outcome is not None:
+        if outcome is not None:  # (always, when claims are compared: counted by `_move`)
+            self._move(track, learned)  # (with its numbers)
             self._apply(track, outcome, seq, line)
             return
         if slot:  # (a new claim has seen nothing yet)
