@@ -369,13 +369,18 @@ def _no_cyclic_gc() -> Iterator[None]:
     """A pass allocates a record per line and keeps tuples per claim, none of them in
     reference cycles: the cyclic collector would only rescan the growing set of live
     per-claim objects (it halved throughput on 100,000 claims, docs/BENCHMARKS.md).
-    Reference counting still frees every record."""
+    Reference counting still frees every record.  What the pass made is long-lived:
+    it goes straight to the oldest generation (`freeze` then `unfreeze`), so the
+    first collection after the pass does not scan it all as young objects."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            if not gc.get_freeze_count():  # (nobody else's frozen objects to thaw)
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
