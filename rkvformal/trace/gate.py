@@ -291,7 +291,6 @@ _OWN_KINDS: dict[str, tuple[Kind, tuple[str, ...], int]] = {
     name: (kind, tuple(map(_KEY.__getitem__, FAST_FIELDS.get(kind, ()))), _layout(kind))
     for name, kind in VOCABULARY.items() if kind not in (Kind.BOOKKEEPING, Kind.GAP)}
 _RFES_KEY = _KEY[_RFES]
-_LOOK: Any = object()  # (an entry of `_OWN_KINDS` still to be looked up)
 # a record's identity values, if it has all
 _IDENTITY_OF = itemgetter(*map(_KEY.__getitem__, IDENTITY_FIELDS))
 # kind -> {field it reads (READS): the types its value may have as is (null: absent)};
@@ -526,23 +525,18 @@ class Gate:
         `tuple(map(...))`), and a step that breaks nothing is applied here."""
         tracks, fast, feed = self.tracks, self.fast, self._feed
         identity_of = _IDENTITY_OF
-        records, events = batch.records, batch.events
+        records = batch.records
         self.records += len(records)
         try:
             owns = list(map(dict.get, records, _CLAIM_ID))
-            entries = list(map(_OWN_KINDS.get, events))
+            entries = list(map(_OWN_KINDS.get, batch.events))
             known = list(map(tracks.get, owns))
-        except TypeError:  # not a dict, or an unhashable name: looked up one by one
-            owns = [rec.get("claim_id") for rec in records]
-            entries, known = [_LOOK] * len(records), [None] * len(records)
-        for line, rec, event, seq, own, entry, track in zip(
-                batch.lines, records, events, batch.sequences, owns, entries, known,
-                strict=True):
-            if own.__class__ is not str:
+        except TypeError:  # not a dict, or an unhashable name: the general way
+            for line, rec in zip(batch.lines, records, strict=True):
                 feed(line, rec)
-                continue
-            if entry is _LOOK:
-                entry = _OWN_KINDS.get(event)
+            return
+        for line, rec, seq, own, entry, track in zip(
+                batch.lines, records, batch.sequences, owns, entries, known, strict=True):
             if entry is None:
                 feed(line, rec)
                 continue
@@ -556,7 +550,10 @@ class Gate:
                     feed(line, rec)
                     continue
                 extra = (outcome_claim is None, not blocking)
-            if track is None:
+            if track is None:  # (a claim's name is text: a known one is text too)
+                if own.__class__ is not str:
+                    feed(line, rec)
+                    continue
                 track = tracks.get(own)  # (made by an earlier record of this batch?)
                 if track is None:  # a new claim (what `_feed` would do, without the search)
                     if kind is Kind.ACCEPTED:
@@ -565,9 +562,6 @@ class Gate:
                         self._validate(line, rec, kind)
                         self._step(self._track(own), kind, rec, own, seq, line)
                     continue
-            if layout == _NOT_MEMOIZED:
-                feed(line, rec)
-                continue
             try:
                 same = identity_of(rec) == track.exact_identity
             except KeyError:  # a field is absent: as null if the claim's is unknown
@@ -598,11 +592,14 @@ class Gate:
                 a, b = get(fields[3]), get(fields[4])
                 key = (config, kind, extra, get(fields[0]), get(fields[1]), get(fields[2]),
                        a, b, a.__class__, b.__class__, get(_RFES_KEY).__class__)
-            else:
+            elif layout == _GENERAL:
                 get = rec.get
                 values = tuple(map(get, fields))
                 key = (config, kind, extra, values, tuple(map(type, values)),
                        get(_RFES_KEY).__class__)
+            else:  # (_NOT_MEMOIZED: an acceptance of a known claim, say)
+                feed(line, rec)
+                continue
             try:
                 out = fast.get(key)
             except TypeError:  # an unhashable field value: the slow path says so
