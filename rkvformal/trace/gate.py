@@ -525,6 +525,8 @@ class Gate:
         `tuple(map(...))`), and a step that breaks nothing is applied here."""
         tracks, fast, feed = self.tracks, self.fast, self._feed
         identity_of = _IDENTITY_OF
+        outcome_key, blocking_key = _KEY["outcome_claim_id"], _KEY["blocking_claim_ids"]
+        dget = dict.get  # (`rec.get` would make a bound method per record)
         records = batch.records
         self.records += len(records)
         try:
@@ -542,10 +544,9 @@ class Gate:
                 continue
             kind, fields, layout = entry
             extra: tuple[Any, ...] = ()
-            if "outcome_claim_id" in rec or "blocking_claim_ids" in rec:
+            if outcome_key in rec or blocking_key in rec:
                 # still only its own claim if the outcome and blocking list name it alone
-                outcome_claim, blocking = rec.get("outcome_claim_id"), rec.get(
-                    "blocking_claim_ids")
+                outcome_claim, blocking = rec.get(outcome_key), rec.get(blocking_key)
                 if outcome_claim not in (None, own) or blocking not in (None, [], [own]):
                     feed(line, rec)
                     continue
@@ -574,24 +575,21 @@ class Gate:
             if layout == _NONE:
                 key: tuple[Any, ...] = (config, kind, extra)
             elif layout == _TWO_TEXTS:
-                get = rec.get
-                key = (config, kind, extra, get(fields[0]), get(fields[1]))
+                key = (config, kind, extra, dget(rec, fields[0]), dget(rec, fields[1]))
             elif layout == _THREE_TYPED:
-                get = rec.get
-                a, b, c = get(fields[0]), get(fields[1]), get(fields[2])
+                a, b, c = dget(rec, fields[0]), dget(rec, fields[1]), dget(rec, fields[2])
                 key = (config, kind, extra, a, b, c, a.__class__, b.__class__, c.__class__)
             elif layout == _TWO_TYPED:
-                get = rec.get
-                a, b = get(fields[0]), get(fields[1])
+                a, b = dget(rec, fields[0]), dget(rec, fields[1])
                 key = (config, kind, extra, a, b, a.__class__, b.__class__)
             elif layout == _ONE_TYPED:
-                a = rec.get(fields[0])
+                a = dget(rec, fields[0])
                 key = (config, kind, extra, a, a.__class__)
             elif layout == _CAPACITY:
-                get = rec.get
-                a, b = get(fields[3]), get(fields[4])
-                key = (config, kind, extra, get(fields[0]), get(fields[1]), get(fields[2]),
-                       a, b, a.__class__, b.__class__, get(_RFES_KEY).__class__)
+                a, b = dget(rec, fields[3]), dget(rec, fields[4])
+                key = (config, kind, extra, dget(rec, fields[0]), dget(rec, fields[1]),
+                       dget(rec, fields[2]), a, b, a.__class__, b.__class__,
+                       dget(rec, _RFES_KEY).__class__)
             elif layout == _GENERAL:
                 get = rec.get
                 values = tuple(map(get, fields))
