@@ -6,6 +6,7 @@ is input the gate reports; which record reports it is the reader tests' business
 
 from __future__ import annotations
 
+import gc
 import io
 from typing import Any
 
@@ -224,3 +225,35 @@ def test_a_verdict_keeps_what_it_said_when_more_records_come() -> None:
     assert list(claim.stages) == ["accepted"]
     (later,) = gate.verdict().claims
     assert list(later.stages) == ["accepted", "offloaded", "restore_required"]
+
+
+def _pass(claims: int = 50) -> Gate:
+    records = [{"event": "resident_claim_accepted", "event_sequence": i, "claim_id": f"c{i}",
+                "predicate_id": "p", "prefix_id": "x"} for i in range(claims)]
+    gate = Gate(Mode.OFFLOADABLE, path="t.jsonl")
+    gate.consume_batches(read_batches(io.BytesIO(_jsonl(records)), "t.jsonl"))
+    return gate
+
+
+def test_a_pass_leaves_its_state_in_the_oldest_generation_and_the_collector_on() -> None:
+    assert gc.isenabled() and not gc.get_freeze_count()
+    gate = _pass()
+    assert gc.isenabled() and not gc.get_freeze_count()
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert all(id(track) in oldest for track in gate.tracks.values())
+
+
+def test_a_pass_thaws_nobody_elses_frozen_objects_and_keeps_the_collector_off() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        _pass()
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    gc.disable()
+    try:
+        _pass()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -370,7 +370,10 @@ def _no_cyclic_gc() -> Iterator[None]:
     per-claim objects (it halved throughput on 100,000 claims, docs/BENCHMARKS.md).
     Reference counting still frees every record.  What the pass made is long-lived:
     it goes straight to the oldest generation (`freeze` then `unfreeze`), so the
-    first collection after the pass does not scan it all as young objects."""
+    first collection after the pass does not scan it all as young objects (the
+    process's other young objects go there with it: any cycle among them is freed by
+    the next full collection instead of a young one).  Not done if the process has
+    frozen objects of its own: `unfreeze` would thaw them too."""
     enabled = gc.isenabled()
     gc.disable()
     try:
