@@ -33,9 +33,9 @@ from rkvformal.sim.runtime import (
     Victims,
 )
 from rkvformal.smt.counterexample import Counterexample, claim_names
-from rkvformal.smt.encoding import FIELD_DEFAULTS, base_constraints, event_definitions
+from rkvformal.smt.encoding import FIELD_DEFAULTS
 from rkvformal.smt.obligations import ATOMS
-from rkvformal.smt.primitives import assume_label, encode_row, prim_label
+from rkvformal.smt.primitives import assume_label, inadmissible, prim_label
 from rkvformal.smt.trace import (
     CLAIM_EVENTS,
     CLAIMS,
@@ -172,18 +172,13 @@ def model_failures(primitives: Sequence[Primitive], view: ConcreteView, *,
                    assumptions: Iterable[Assumption] = ()) -> list[str]:
     """Which formulas of the model fail on a concrete trace ([] = the model admits it).
     `enabled` names the primitives switched on (default: all), as a proof stage does;
-    the row's encoding is the prover's own (`encode_row`)."""
+    the row's encoding is the prover's own (`smt.primitives.inadmissible`)."""
     prims = tuple(primitives)
     on = {p.name for p in prims} if enabled is None else set(enabled)
     assumptions = tuple(assumptions)
-    lits: dict[str, Any] = {prim_label(p.name): p.name in on for p in prims}
+    lits = {prim_label(p.name): p.name in on for p in prims}
     lits.update({assume_label(a.value): True for a in assumptions})
-    enc = encode_row(view, prims, assumptions, lits)
-    failures = [f"{label}#{i}" for i, (label, f) in enumerate(enc.constraints)
-                if lits[label] and not f]
-    failures += [f"base#{i}" for i, f in enumerate(base_constraints(enc)) if not f]
-    failures += [f"events#{i}" for i, f in enumerate(event_definitions(enc)) if not f]
-    return failures
+    return inadmissible(view, prims, assumptions, lits)
 
 
 def first_disagreement(primitives: Sequence[Primitive], view: ConcreteView, **kw: Any

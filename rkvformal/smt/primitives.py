@@ -441,13 +441,16 @@ def encode_declared(enc: Encoding, primitives: tuple[Primitive, ...],
             enc.require(assume_label(a.value), formula)
 
 
-def inadmissible(view: View, primitives: tuple[Primitive, ...],
-                 assumptions: tuple = ()) -> list[str]:
-    """The formulas of the model that a concrete trace breaks ([] = the model admits it)."""
+def inadmissible(view: View, primitives: tuple[Primitive, ...], assumptions: tuple = (),
+                 lits: dict[str, bool] | None = None) -> list[str]:
+    """The formulas of the model that a concrete trace breaks ([] = the model admits it).
+    `lits` switches primitives and assumptions on and off as a proof stage does (default:
+    all on); a formula of one switched off is not the model's."""
     from rkvformal.smt.encoding import base_constraints, event_definitions
 
-    enc = encode_row(view, primitives, assumptions)
-    failures = [f"{label}#{i}" for i, (label, f) in enumerate(enc.constraints) if not f]
+    enc = encode_row(view, primitives, assumptions, lits)
+    failures = [f"{label}#{i}" for i, (label, f) in enumerate(enc.constraints)
+                if enc.lits[label] and not f]
     failures += [f"base#{i}" for i, f in enumerate(base_constraints(enc)) if not f]
     failures += [f"events#{i}" for i, f in enumerate(event_definitions(enc)) if not f]
     return failures
