@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from rkvformal.errors import InputFailure, one_of
 from rkvformal.trace.gate import Gate, Status, TraceVerdict
-from rkvformal.trace.reader import Batch, batches, pairs, read_batches
+from rkvformal.trace.reader import READ_BUFFER, Batch, batches, pairs, read_batches
 from rkvformal.trace.report import render_json, render_text
 from rkvformal.trace.schema import TraceInputError
 from rkvformal.trace.vocabulary import STAGES
@@ -46,7 +46,7 @@ def record_batches(path: str, source: str, claims_file: str | None) -> Iterator[
     if not file.is_file():
         raise InputFailure(f"error: {path}: no such trace file")
     if source == "jsonl":
-        with file.open("rb") as stream:
+        with file.open("rb", buffering=READ_BUFFER) as stream:
             yield from read_batches(stream, path)
         return
     from dataclasses import replace
@@ -59,7 +59,7 @@ def record_batches(path: str, source: str, claims_file: str | None) -> Iterator[
                            "(docs/ADAPTERS.md)")
     adapter = replace(ADAPTERS[source], path=path)  # type: ignore[type-var]
     claims = load_claims(claims_file)
-    with file.open("rb") as stream:
+    with file.open("rb", buffering=READ_BUFFER) as stream:
         yield from batches(adapter.records(_text_lines(stream, path), claims))
 
 

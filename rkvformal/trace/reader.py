@@ -27,6 +27,10 @@ from rkvformal.trace.schema import Record, TraceInputError
 
 MAX_LINE_BYTES = 1 << 20  # one record; a longer line is not a record of this schema
 CHUNK_LINES = 128  # lines checked together (a chunk's records stay in the CPU's caches)
+# A trace file's read buffer: the default (the file system's block, 4 KiB) makes one
+# read system call per ten records, which cost as much as a tenth of a pass
+# (docs/BENCHMARKS.md).
+READ_BUFFER = 1 << 20
 
 _LOADS, _DECODE_ERROR = orjson.loads, orjson.JSONDecodeError
 _BLANK: Any = object()  # a blank line's value: it separates nothing, and is allowed
