@@ -213,7 +213,7 @@ def main() -> None:
                "spin -a + gcc + search", "search / SMT symbolic",
                "total / SMT symbolic"], spin_rows)
         print(f"SMT symbolic = {secs(sym_t)} ({sym_what}, k={depth}, every N at once)\n")
-    print(f"after: {benchlib.load()}")
+    print(f"after: {benchlib.state()}")
 
 
 if __name__ == "__main__":

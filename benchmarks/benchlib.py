@@ -52,6 +52,32 @@ def load() -> str:
         return "load average unknown"
 
 
+def pace() -> str:
+    """CPU seconds of a fixed pure-Python workload (dictionaries, strings and tuples:
+    what the prover's Python and the trace gate spend their time on), median of 3.
+    The machine's speed drifts by up to 2x within minutes at the same load average;
+    printed before and after a benchmark, this says which phase its figures come from
+    (a figure is only compared with one taken at a similar pace)."""
+    def workload() -> int:
+        counts: dict[tuple[str, int, str], int] = {}
+        for i in range(600_000):
+            key = ("k", i % 1000, str(i % 5000))
+            counts[key] = counts.get(key, 0) + 1
+        return len(counts)
+
+    samples = []
+    for _ in range(3):
+        started = time.process_time()
+        workload()
+        samples.append(time.process_time() - started)
+    return f"pace {statistics.median(samples):.3f} s (reference workload, CPU)"
+
+
+def state() -> str:
+    """The load average and the pace, now."""
+    return f"{load()}; {pace()}"
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -64,7 +90,7 @@ def cpu_model() -> str:
 
 
 def machine() -> str:
-    """nproc, CPU model, Python, z3 (and cvc5 when installed), and the load now."""
+    """nproc, CPU model, Python, z3 (and cvc5 when installed), the load and pace now."""
     import z3
 
     try:
@@ -74,7 +100,7 @@ def machine() -> str:
     except (ImportError, AttributeError):
         second = ""
     return (f"{os.cpu_count()} CPUs (nproc), {cpu_model()}, Python {platform.python_version()},"
-            f" z3 {z3.get_version_string()}{second}; {load()}")
+            f" z3 {z3.get_version_string()}{second}; {state()}")
 
 
 def revision() -> str:

@@ -95,7 +95,7 @@ def main() -> None:
               "the same number of runs):\n")
         table(["atom (P proven, R refuted, V vacuous, U unknown)"] + [f"k={k}" for k in bounds],
               [[atom, *times] for atom, times in atoms.items()])
-    print(f"after: {benchlib.load()}")
+    print(f"after: {benchlib.state()}")
 
 
 if __name__ == "__main__":

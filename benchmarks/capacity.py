@@ -137,7 +137,7 @@ def main() -> None:
     table(["question", "ratio"], [
         [q, f"{results[('scaled x12,500', q)] / results[('paper', q)]:.2f}"]
         for q in ("hard pinned", "prio pinned", "prio counterexample")])
-    print(f"after: {benchlib.load()}")
+    print(f"after: {benchlib.state()}")
 
 
 if __name__ == "__main__":

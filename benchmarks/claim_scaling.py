@@ -194,7 +194,7 @@ def main() -> None:
     else:
         print("3 and 4 claims: not measured -- this checkout's model has two claim slots "
               "(see docs/BENCHMARKS.md).")
-    print(f"\nafter: {benchlib.load()}")
+    print(f"\nafter: {benchlib.state()}")
 
 
 if __name__ == "__main__":

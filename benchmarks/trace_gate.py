@@ -125,7 +125,7 @@ def main() -> None:
                   f"verdict {verdict}")
             if args.keep is not None and events == args.events:
                 shutil.copyfile(path, args.keep)
-    print(f"after: {benchlib.load()}")
+    print(f"after: {benchlib.state()}")
 
 
 if __name__ == "__main__":

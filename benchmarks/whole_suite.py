@@ -90,7 +90,7 @@ def main() -> None:
           f"{'met' if best < 15 else 'NOT met'}")
     print(f"target 2, median row under 0.5 s: {secs(median_row)} -> "
           f"{'met' if median_row < 0.5 else 'NOT met'}")
-    print(f"\nafter: {benchlib.load()}")
+    print(f"\nafter: {benchlib.state()}")
 
 
 if __name__ == "__main__":
