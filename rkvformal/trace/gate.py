@@ -291,6 +291,7 @@ _OWN_KINDS: dict[str, tuple[Kind, tuple[str, ...], int]] = {
     name: (kind, tuple(map(_KEY.__getitem__, FAST_FIELDS.get(kind, ()))), _layout(kind))
     for name, kind in VOCABULARY.items() if kind not in (Kind.BOOKKEEPING, Kind.GAP)}
 _RFES_KEY = _KEY[_RFES]
+_OUTCOME_KEY, _BLOCKING_KEY = _KEY["outcome_claim_id"], _KEY["blocking_claim_ids"]
 # a record's identity values, if it has all
 _IDENTITY_OF = itemgetter(*map(_KEY.__getitem__, IDENTITY_FIELDS))
 # kind -> {field it reads (READS): the types its value may have as is (null: absent)};
@@ -329,9 +330,18 @@ def _either(get: Any, first: str, second: str) -> Any:
     return get(second) if value is None else value
 
 
-def _know_identity(track: _Track, values: tuple[Any, ...]) -> None:
-    track.identity, track.whole = values, None not in values
-    track.exact_identity = values if _TEXT.issuperset(map(type, values)) else None
+def _identity_flags(values: tuple[Any, ...]) -> tuple[bool, bool]:
+    """(every identity value is known, all are text): what `_Track.whole` and
+    `_Track.exact_identity` keep of them."""
+    return None not in values, _TEXT.issuperset(map(type, values))
+
+
+def _know_identity(track: _Track, values: tuple[Any, ...],
+                   flags: tuple[bool, bool] | None = None) -> None:
+    """The claim's identity is `values` (`flags`: their `_identity_flags`, if known)."""
+    whole, exact = _identity_flags(values) if flags is None else flags
+    track.identity, track.whole = values, whole
+    track.exact_identity = values if exact else None
 
 
 # The fields an acceptance reads (READS) beyond the claims it names and their identity:
@@ -412,7 +422,7 @@ class Gate:
         self.fast: dict[tuple[Any, ...], _Step] = {}  # keyed by raw record fields
         self.configs: list[_Config] = []
         # `_acceptance_key` -> what a new claim's own acceptance does (`_acceptance`)
-        self._accepted: dict[tuple[Any, ...], tuple[int, _Step, bool, bool, bool]] = {}
+        self._accepted: dict[tuple[Any, ...], tuple[int, _Step, bool, tuple[bool, bool]]] = {}
         # (config, required blocks, priority) -> the config once a claim is accepted
         self._learned: dict[tuple[int, int, int], int] = {}
         self.config_ids: dict[_Config, int] = {}
@@ -474,10 +484,9 @@ class Gate:
             if key is not None:
                 self._accepted[key] = found
         track = self._track(name)
-        learned, out, ident_ok, whole, exact = found
+        learned, out, ident_ok, flags = found
         if ident_ok:
-            track.identity, track.whole = identity, whole
-            track.exact_identity = identity if exact else None
+            _know_identity(track, identity, flags)
         after, slot, outcome = out
         if outcome is not None:  # (always, when claims are compared: counted by `_move`)
             self._move(track, learned)  # (with its numbers)
@@ -490,18 +499,17 @@ class Gate:
         track.config = after
 
     def _acceptance(self, rec: Mapping[str, Any], identity: tuple[Any, ...],
-                    ) -> tuple[int, _Step, bool, bool, bool]:
+                    ) -> tuple[int, _Step, bool, tuple[bool, bool]]:
         """What a new claim's own acceptance does: (its configuration with the numbers
-        it learns, the step, whether it carries the required identity, and if so
-        whether every identity value is known and whether all are text)."""
+        it learns, the step, whether it carries the required identity, and its
+        identity's `_identity_flags`)."""
         get = rec.get
         ok = get("claim_registration") != "post_hoc"
         config = self._learned_config(rec, self._fresh)
         ident_ok = _carries_required_identity(get)
         flags = tuple(Flags(own=True, ident_ok=ident_ok, ok=ok))
         step = self._step_of(self._outcome(config, Kind.ACCEPTED, flags))
-        return (config, step, ident_ok, None not in identity,
-                _TEXT.issuperset(map(type, identity)))
+        return config, step, ident_ok, _identity_flags(identity)
 
     def consume(self, records: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
         """`feed` every record."""
@@ -528,7 +536,7 @@ class Gate:
         `tuple(map(...))`), and a step that breaks nothing is applied here."""
         tracks, fast, feed = self.tracks, self.fast, self._feed
         identity_of = _IDENTITY_OF
-        outcome_key, blocking_key = _KEY["outcome_claim_id"], _KEY["blocking_claim_ids"]
+        outcome_key, blocking_key = _OUTCOME_KEY, _BLOCKING_KEY
         dget = dict.get  # (`rec.get` would make a bound method per record)
         records = batch.records
         self.records += len(records)
