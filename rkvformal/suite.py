@@ -9,7 +9,9 @@ other reason, means the checker (or the case) lost the boundary the case teaches
 
 Every refutation of a stated atom carries a counterexample; `replay` is the hook through
 which the block simulator confirms it is real (DESIGN §6).  Without a simulator it is
-None and the report says `counterexample_replayed: null`, never a made-up true.
+None and the report says `counterexample_replayed: null`, never a made-up true.  Other
+refuted atoms are verdicts only: their counterexamples are not built (nothing here shows
+or replays them; `rkvformal prove` does).
 """
 
 from __future__ import annotations
@@ -173,7 +175,8 @@ def run_suite(paths: list[str], jobs: int, replay: Replay | None = None,
               bound: int = DEFAULT_BOUND) -> SuiteReport:
     """Prove every case under `paths`, `jobs` rows at a time, and judge each one."""
     descriptors = load_cases(paths)
-    proved = pipeline.prove_descriptors(descriptors, bound, jobs=jobs)
+    # a case replays the counterexamples of the atoms it states, so only those are built
+    proved = pipeline.prove_descriptors(descriptors, bound, jobs=jobs, only_expected=True)
     return SuiteReport(tuple(
         judge(file.descriptor.path, row, replay) for file in proved for row in file.rows
     ))

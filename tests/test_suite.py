@@ -13,12 +13,13 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import ROOT
 
+from rkvformal import pipeline
 from rkvformal.cli import InputFailure
 from rkvformal.semantics.domain import Row
 from rkvformal.smt import obligations
 from rkvformal.smt.counterexample import Counterexample
 from rkvformal.suite import SCHEMA, SuiteReport, render_json, run_suite, suite_command
-from rkvformal.vocab import Atom, EvidenceClass
+from rkvformal.vocab import Atom, AtomStatus, EvidenceClass
 
 BAD = os.path.join(ROOT, "bad_lowerings")
 CASE_FIELDS = {"path", "lowering", "expected_atom", "expected_atoms", "class", "refuted_atoms",
@@ -133,6 +134,30 @@ def test_the_replay_hook_is_asked_about_each_stated_counterexample(tmp_path: Pat
     assert broken.cases[0].counterexample_replayed is False
     assert not broken.cases[0].ok
     assert broken.exit_code == 4  # a counterexample that does not replay is a bug
+
+
+@pytest.mark.parametrize("case, built", [
+    ("duration_as_expiring.rkv", {"release_before_loss"}),  # five atoms refuted
+    ("missing_anchor.rkv", set()),  # expect unknown_evidence: nothing is replayed
+])
+def test_the_suite_builds_only_the_counterexamples_it_replays(case: str, built: set[str]
+                                                                ) -> None:
+    """`only_expected` skips shrinking the refutations a case does not state: the
+    verdicts (class, each atom's status and core, the stage) are those of a full proof,
+    and only the stated atoms carry a counterexample."""
+    (row,) = pipeline.load(os.path.join(BAD, case)).rows
+    full = pipeline.prove_row(row)
+    suite_way = pipeline.prove_row(row, pipeline.Options(only_expected=True))
+
+    def verdicts(proved: pipeline.ProvedRow) -> tuple[object, ...]:
+        result = proved.result
+        return (result.evidence_class, result.stage, result.needed,
+                [(c.atom, c.status, c.core, c.proof) for c in result.checks])
+
+    assert verdicts(suite_way) == verdicts(full)
+    refuted = {c.atom.value for c in full.result.checks if c.status is AtomStatus.REFUTED}
+    assert set(full.counterexamples) == refuted and len(refuted) > len(built)
+    assert set(suite_way.counterexamples) == built
 
 
 @pytest.mark.parametrize("text, message", [

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from rkvformal.semantics.domain import Bundle, Row
 from rkvformal.smt.primitives import assume_label, prim_label
 from rkvformal.smt.prover import Check, RowModel
-from rkvformal.vocab import AtomStatus, EvidenceClass, Provenance, RowKind
+from rkvformal.vocab import Atom, AtomStatus, EvidenceClass, Provenance, RowKind
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,14 @@ def stages(row: Row) -> list[Stage]:
 
 def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = None,
              induction: int = 2, solver: str = "z3", cross_check: bool = False,
-             claims: int = 2) -> RowResult:
+             claims: int = 2, counterexamples: frozenset[Atom] | None = None) -> RowResult:
     """`induction` is the largest k tried by k-induction on the reported stage's proven
     atoms (0: bounded proofs only); `solver` decides verdicts, `cross_check` makes the
     other solver confirm each one (smt/second_solver.py); `claims` is the number of
-    claim slots of the model (2 for descriptors; more for scaling benchmarks)."""
+    claim slots of the model (2 for descriptors; more for scaling benchmarks);
+    `counterexamples` names the atoms whose refutations in the reported stage are
+    shrunk into a counterexample (None: all; any other refutation has no trace, and its
+    verdict is the same: shrinking only picks which trace to show)."""
     started = time.perf_counter()
     model = RowModel(row, bound, timeout_s, solver=solver, cross_check=cross_check,
                      claims=claims, atoms=[(e.atom, e.qualifier) for e in bundle.entries])
@@ -90,7 +93,8 @@ def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = Non
         final = index == len(plan) - 1
         checks_list: list[Check] = []
         for entry in bundle.entries:
-            check = model.search(entry.atom, entry.qualifier, stage.labels, shrink=final)
+            shrink = final and (counterexamples is None or entry.atom in counterexamples)
+            check = model.search(entry.atom, entry.qualifier, stage.labels, shrink=shrink)
             checks_list.append(check)
             if not final and check.status is not AtomStatus.PROVEN:
                 break  # this stage is ruled out; the next one decides
