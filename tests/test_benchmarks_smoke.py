@@ -59,3 +59,27 @@ def test_the_shipped_hard_exclusion_row_is_the_one_the_baselines_time() -> None:
     assert row.scenario is not None
     assert (row.scenario.usable, row.scenario.claims[0].required,
             row.scenario.active_demand) == (80, 60, 70)
+
+
+def test_solver_work_is_the_same_on_every_run_and_names_each_step() -> None:
+    """benchmarks/solver_work.py judges changes by Z3's rlimit count because it does not
+    swing with the machine: the same row gives the same count, check for check; and the
+    suite's way of proving a case asks fewer shrinking checks than a full proof."""
+    import solver_work
+
+    row = pipeline.load(os.path.join(ROOT, "bad_lowerings", "duration_as_expiring.rkv")).rows[0]
+    full = solver_work.work([(row, pipeline.Options())])
+    again = solver_work.work([(row, pipeline.Options())])
+    suite_way = solver_work.work([(row, pipeline.Options(only_expected=True))])
+
+    def counts(work: solver_work.Work) -> dict[tuple[str, str], tuple[float, float]]:
+        return {key: (checks, rlimit) for key, (checks, rlimit, _cpu) in work.items()}
+
+    def shrinking(work: solver_work.Work) -> float:
+        return sum(entry[0] for (step, _), entry in work.items() if step == "_fewest_steps")
+
+    assert counts(full) == counts(again)
+    assert {step for step, _ in full} >= {"search", "_fewest_steps", "confirm"}
+    assert "?" not in {step for step, _ in full}  # every check is attributed to a step
+    assert sum(entry[1] for entry in full.values()) > 0
+    assert 0 < shrinking(suite_way) < shrinking(full)
