@@ -53,24 +53,41 @@ def load() -> str:
 
 
 def pace() -> str:
-    """CPU seconds of a fixed pure-Python workload (dictionaries, strings and tuples:
-    what the prover's Python and the trace gate spend their time on), median of 3.
-    The machine's speed drifts by up to 2x within minutes at the same load average;
-    printed before and after a benchmark, this says which phase its figures come from
-    (a figure is only compared with one taken at a similar pace)."""
-    def workload() -> int:
+    """CPU seconds of two fixed workloads, median of 3 each: pure Python (dictionaries,
+    strings and tuples: what the prover's Python and the trace gate spend their time
+    on) and one Z3 check (a small unsat arithmetic problem, with the prover's solver
+    settings).  The machine's speed drifts by up to 2x within minutes at the same load
+    average, and Z3's C++ can slow down while Python does not (docs/BENCHMARKS.md,
+    session 8); printed before and after a benchmark, this says which phase its
+    figures come from (a figure is only compared with one taken at a similar pace)."""
+    def python_workload() -> None:
         counts: dict[tuple[str, int, str], int] = {}
         for i in range(600_000):
             key = ("k", i % 1000, str(i % 5000))
             counts[key] = counts.get(key, 0) + 1
-        return len(counts)
 
-    samples = []
-    for _ in range(3):
-        started = time.process_time()
-        workload()
-        samples.append(time.process_time() - started)
-    return f"pace {statistics.median(samples):.3f} s (reference workload, CPU)"
+    def z3_workload() -> None:
+        import z3
+
+        ctx = z3.Context()
+        solver = z3.Solver(ctx=ctx)
+        solver.set("arith.solver", 2)
+        solver.set("relevancy", 0)
+        xs = [z3.Int(f"x{i}", ctx) for i in range(7)]  # 7 distinct values in 0..5
+        solver.add(*(z3.And(x >= 0, x <= 5) for x in xs), z3.Distinct(*xs))
+        if solver.check() != z3.unsat:
+            raise AssertionError("the Z3 pace problem is unsat")
+
+    def median_cpu(workload: Callable[[], None]) -> float:
+        samples = []
+        for _ in range(3):
+            started = time.process_time()
+            workload()
+            samples.append(time.process_time() - started)
+        return statistics.median(samples)
+
+    return (f"pace {median_cpu(python_workload):.3f} s Python, "
+            f"{median_cpu(z3_workload):.3f} s Z3 (reference workloads, CPU)")
 
 
 def state() -> str:
