@@ -50,8 +50,10 @@ class Options:
     induction: int = DEFAULT_INDUCTION
     solver: str = "z3"
     cross_check: bool = False
-    # counterexamples only for the atoms a row states must break (`because`), as the
-    # bad-lowering suite replays them; any other refutation is a verdict without a trace
+    # the bad-lowering suite's way: the atoms a row states must break (`because`) decide
+    # it: they are searched first at the last stage, and if all are refuted the others
+    # are not searched; only their refutations become counterexamples (the suite replays
+    # those); any other refutation is a verdict without a trace
     only_expected: bool = False
 
 
@@ -61,7 +63,8 @@ def prove_row(row: Row, options: Options = Options()) -> ProvedRow:
     bundle = load_stdlib()[row.mode]
     wanted = frozenset(row.because) if options.only_expected else None
     result = classify(row, bundle, options.bound, options.timeout_s, options.induction,
-                      options.solver, options.cross_check, counterexamples=wanted)
+                      options.solver, options.cross_check, counterexamples=wanted,
+                      decide_by=wanted or frozenset())
     cexs = {
         check.atom.value: extract(row, check, bundle.qualifier(check.atom))
         for check in result.checks

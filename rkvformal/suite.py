@@ -9,9 +9,10 @@ other reason, means the checker (or the case) lost the boundary the case teaches
 
 Every refutation of a stated atom carries a counterexample; `replay` is the hook through
 which the block simulator confirms it is real (DESIGN §6).  Without a simulator it is
-None and the report says `counterexample_replayed: null`, never a made-up true.  Other
-refuted atoms are verdicts only: their counterexamples are not built (nothing here shows
-or replays them; `rkvformal prove` does).
+None and the report says `counterexample_replayed: null`, never a made-up true.  A case
+is decided by its stated atoms: at the last stage they are searched first, and once
+all are refuted (which rejects the row whatever the others do) no other atom is
+searched and no other counterexample built; `rkvformal prove` shows every atom.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from rkvformal.smt.counterexample import Counterexample
 from rkvformal.smt.prover import DEFAULT_BOUND
 from rkvformal.vocab import AtomStatus, EvidenceClass
 
-SCHEMA = "rkvformal.suite/1"
+SCHEMA = "rkvformal.suite/2"  # 2: refuted_atoms as the stated atoms decide a case (SUITE.md)
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 4
 
 # A case may expect only these classes: a bad lowering is rejected, or its evidence is
@@ -175,7 +176,7 @@ def run_suite(paths: list[str], jobs: int, replay: Replay | None = None,
               bound: int = DEFAULT_BOUND) -> SuiteReport:
     """Prove every case under `paths`, `jobs` rows at a time, and judge each one."""
     descriptors = load_cases(paths)
-    # a case replays the counterexamples of the atoms it states, so only those are built
+    # a case is decided, and its counterexamples replayed, by the atoms it states
     proved = pipeline.prove_descriptors(descriptors, bound, jobs=jobs, only_expected=True)
     return SuiteReport(tuple(
         judge(file.descriptor.path, row, replay) for file in proved for row in file.rows

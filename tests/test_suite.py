@@ -136,28 +136,38 @@ def test_the_replay_hook_is_asked_about_each_stated_counterexample(tmp_path: Pat
     assert broken.exit_code == 4  # a counterexample that does not replay is a bug
 
 
-@pytest.mark.parametrize("case, built", [
-    ("duration_as_expiring.rkv", {"release_before_loss"}),  # five atoms refuted
-    ("missing_anchor.rkv", set()),  # expect unknown_evidence: nothing is replayed
+@pytest.mark.parametrize("case, stated, others", [
+    ("duration_as_expiring.rkv", ["release_before_loss"], 4),  # others a full proof refutes
+    ("restore_after_reuse.rkv", ["restore_before_reuse", "ordered_lifecycle"], 0),
+    ("missing_anchor.rkv", [], 4),  # expect unknown_evidence: every atom is searched
 ])
-def test_the_suite_builds_only_the_counterexamples_it_replays(case: str, built: set[str]
-                                                                ) -> None:
-    """`only_expected` skips shrinking the refutations a case does not state: the
-    verdicts (class, each atom's status and core, the stage) are those of a full proof,
-    and only the stated atoms carry a counterexample."""
+def test_the_suite_decides_a_case_by_its_stated_atoms(case: str, stated: list[str],
+                                                      others: int) -> None:
+    """`only_expected`: the class is a full proof's (one refuted atom at the last stage
+    rejects the row, so once the stated atoms are refuted the others are not searched);
+    the stated atoms are refuted, each with a counterexample, and nothing else is shown
+    as refuted that a full proof does not refute.  A case without stated atoms is
+    proved as in full, with no counterexample."""
     (row,) = pipeline.load(os.path.join(BAD, case)).rows
     full = pipeline.prove_row(row)
     suite_way = pipeline.prove_row(row, pipeline.Options(only_expected=True))
 
-    def verdicts(proved: pipeline.ProvedRow) -> tuple[object, ...]:
-        result = proved.result
-        return (result.evidence_class, result.stage, result.needed,
-                [(c.atom, c.status, c.core, c.proof) for c in result.checks])
+    def refuted(proved: pipeline.ProvedRow) -> list[str]:
+        return [c.atom.value for c in proved.result.checks if c.status is AtomStatus.REFUTED]
 
-    assert verdicts(suite_way) == verdicts(full)
-    refuted = {c.atom.value for c in full.result.checks if c.status is AtomStatus.REFUTED}
-    assert set(full.counterexamples) == refuted and len(refuted) > len(built)
-    assert set(suite_way.counterexamples) == built
+    result = suite_way.result
+    assert (result.evidence_class, result.stage) == (full.result.evidence_class,
+                                                     full.result.stage)
+    assert set(refuted(suite_way)) <= set(refuted(full))
+    assert len(set(refuted(full)) - set(stated)) == others
+    assert sorted(suite_way.counterexamples) == sorted(stated)
+    if stated:
+        assert [c.atom.value for c in result.checks] == refuted(suite_way) == [
+            e.atom.value for e in pipeline.load_stdlib()[row.mode].entries
+            if e.atom.value in stated]
+    else:
+        assert [(c.atom, c.status, c.core, c.proof) for c in result.checks] == [
+            (c.atom, c.status, c.core, c.proof) for c in full.result.checks]
 
 
 @pytest.mark.parametrize("text, message", [

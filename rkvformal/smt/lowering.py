@@ -73,14 +73,18 @@ def stages(row: Row) -> list[Stage]:
 
 def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = None,
              induction: int = 2, solver: str = "z3", cross_check: bool = False,
-             claims: int = 2, counterexamples: frozenset[Atom] | None = None) -> RowResult:
+             claims: int = 2, counterexamples: frozenset[Atom] | None = None,
+             decide_by: frozenset[Atom] = frozenset()) -> RowResult:
     """`induction` is the largest k tried by k-induction on the reported stage's proven
     atoms (0: bounded proofs only); `solver` decides verdicts, `cross_check` makes the
     other solver confirm each one (smt/second_solver.py); `claims` is the number of
     claim slots of the model (2 for descriptors; more for scaling benchmarks);
     `counterexamples` names the atoms whose refutations in the reported stage are
     shrunk into a counterexample (None: all; any other refutation has no trace, and its
-    verdict is the same: shrinking only picks which trace to show)."""
+    verdict is the same: shrinking only picks which trace to show); `decide_by` names
+    atoms searched first at the last stage: if every one is refuted there, the class is
+    decided (one refuted atom there rejects the row, whatever the others do), and the
+    other atoms are not searched, so the result's checks are those atoms' alone."""
     started = time.perf_counter()
     model = RowModel(row, bound, timeout_s, solver=solver, cross_check=cross_check,
                      claims=claims, atoms=[(e.atom, e.qualifier) for e in bundle.entries])
@@ -91,10 +95,17 @@ def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = Non
     plan = stages(row)
     for index, stage in enumerate(plan):
         final = index == len(plan) - 1
+        known: dict[Atom, Check] = {}
+        if final and decide_by:
+            known = _search_first(model, bundle, stage, decide_by, counterexamples)
+            if all(c.status is AtomStatus.REFUTED for c in known.values()):
+                last, last_stage = tuple(known.values()), stage
+                break
         checks_list: list[Check] = []
         for entry in bundle.entries:
             shrink = final and (counterexamples is None or entry.atom in counterexamples)
-            check = model.search(entry.atom, entry.qualifier, stage.labels, shrink=shrink)
+            check = known.get(entry.atom) or model.search(entry.atom, entry.qualifier,
+                                                          stage.labels, shrink=shrink)
             checks_list.append(check)
             if not final and check.status is not AtomStatus.PROVEN:
                 break  # this stage is ruled out; the next one decides
@@ -129,6 +140,21 @@ def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = Non
         reasons.insert(0, "unanchored primitive: " + ", ".join(unanchored))
     return RowResult(row, cls, last_stage.name if last_stage else None, last, needed,
                      tuple(reasons), time.perf_counter() - started)
+
+
+def _search_first(model: RowModel, bundle: Bundle, stage: Stage, atoms: frozenset[Atom],
+                  counterexamples: frozenset[Atom] | None) -> dict[Atom, Check]:
+    """The stage's searches of `atoms` (those of the bundle, in its order), up to the
+    first that is not refuted."""
+    found: dict[Atom, Check] = {}
+    for entry in bundle.entries:
+        if entry.atom in atoms:
+            shrink = counterexamples is None or entry.atom in counterexamples
+            check = found[entry.atom] = model.search(entry.atom, entry.qualifier,
+                                                     stage.labels, shrink=shrink)
+            if check.status is not AtomStatus.REFUTED:
+                break
+    return found
 
 
 def _with_induction(model: RowModel, bundle: Bundle, check: Check, stage: Stage,
