@@ -98,7 +98,7 @@ def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = Non
         known: dict[Atom, Check] = {}
         if final and decide_by:
             known = _search_first(model, bundle, stage, decide_by, counterexamples)
-            if all(c.status is AtomStatus.REFUTED for c in known.values()):
+            if known and all(c.status is AtomStatus.REFUTED for c in known.values()):
                 last, last_stage = tuple(known.values()), stage
                 break
         checks_list: list[Check] = []
