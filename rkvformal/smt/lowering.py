@@ -11,9 +11,11 @@ timeouts and vacuous proofs are unknown_evidence: never anything better.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
-from rkvformal.semantics.domain import Bundle, Row
+from rkvformal.semantics.domain import Bundle, BundleEntry, Row
 from rkvformal.smt.primitives import assume_label, prim_label
 from rkvformal.smt.prover import Check, RowModel
 from rkvformal.vocab import Atom, AtomStatus, EvidenceClass, Provenance, RowKind
@@ -95,17 +97,17 @@ def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = Non
     plan = stages(row)
     for index, stage in enumerate(plan):
         final = index == len(plan) - 1
+        # only the last stage's refutations are shrunk into counterexamples
+        search = partial(_search, model, stage, counterexamples if final else frozenset())
         known: dict[Atom, Check] = {}
         if final and decide_by:
-            known = _search_first(model, bundle, stage, decide_by, counterexamples)
+            known = _search_first(bundle, decide_by, search)
             if known and all(c.status is AtomStatus.REFUTED for c in known.values()):
                 last, last_stage = tuple(known.values()), stage
                 break
         checks_list: list[Check] = []
         for entry in bundle.entries:
-            shrink = final and (counterexamples is None or entry.atom in counterexamples)
-            check = known.get(entry.atom) or model.search(entry.atom, entry.qualifier,
-                                                          stage.labels, shrink=shrink)
+            check = known.get(entry.atom) or search(entry)
             checks_list.append(check)
             if not final and check.status is not AtomStatus.PROVEN:
                 break  # this stage is ruled out; the next one decides
@@ -142,16 +144,22 @@ def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = Non
                      tuple(reasons), time.perf_counter() - started)
 
 
-def _search_first(model: RowModel, bundle: Bundle, stage: Stage, atoms: frozenset[Atom],
-                  counterexamples: frozenset[Atom] | None) -> dict[Atom, Check]:
-    """The stage's searches of `atoms` (those of the bundle, in its order), up to the
-    first that is not refuted."""
+def _search(model: RowModel, stage: Stage, shrunk: frozenset[Atom] | None,
+            entry: BundleEntry) -> Check:
+    """`entry`'s search under the stage's literals; a refutation is shrunk into a
+    counterexample if its atom is in `shrunk` (None: every atom)."""
+    shrink = shrunk is None or entry.atom in shrunk
+    return model.search(entry.atom, entry.qualifier, stage.labels, shrink=shrink)
+
+
+def _search_first(bundle: Bundle, atoms: frozenset[Atom],
+                  search: Callable[[BundleEntry], Check]) -> dict[Atom, Check]:
+    """The searches of `atoms` (those of the bundle, in its order), up to the first that
+    is not refuted."""
     found: dict[Atom, Check] = {}
     for entry in bundle.entries:
         if entry.atom in atoms:
-            shrink = counterexamples is None or entry.atom in counterexamples
-            check = found[entry.atom] = model.search(entry.atom, entry.qualifier,
-                                                     stage.labels, shrink=shrink)
+            check = found[entry.atom] = search(entry)
             if check.status is not AtomStatus.REFUTED:
                 break
     return found
