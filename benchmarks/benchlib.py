@@ -90,6 +90,15 @@ def pace() -> str:
             f"{median_cpu(z3_workload):.3f} s Z3 (reference workloads, CPU)")
 
 
+def command_options(group: str) -> Any:
+    """The `pipeline.Options` a row of models/ or bad_lowerings/ is proved with by its
+    command: `rkvformal prove` in full, `rkvformal suite` decided by the case's stated
+    atoms (`suite.run_suite`'s `only_expected`)."""
+    from rkvformal import pipeline
+
+    return pipeline.Options(only_expected=group == "bad_lowerings")
+
+
 def state() -> str:
     """The load average and the pace, now."""
     return f"{load()}; {pace()}"

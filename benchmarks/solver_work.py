@@ -84,7 +84,7 @@ def work(rows: Iterable[tuple[Row, pipeline.Options]]) -> Work:
 
 def suite_rows(group: str) -> list[tuple[Row, pipeline.Options]]:
     """Every row of models/ or bad_lowerings/, with the options its command uses."""
-    options = pipeline.Options(only_expected=group == "bad_lowerings")
+    options = benchlib.command_options(group)
     paths = sorted(glob.glob(os.path.join(ROOT, group, "*.rkv")))
     return [(row, options) for path in paths for row in pipeline.load(path).rows]
 

@@ -69,7 +69,7 @@ def main() -> None:
     per_row: dict[str, list[float]] = {"models": [], "bad_lowerings": []}
     slowest: list[tuple[float, str]] = []
     for group, paths in (("models", models), ("bad_lowerings", cases)):
-        options = pipeline.Options(only_expected=group == "bad_lowerings")
+        options = benchlib.command_options(group)
         for path in paths:
             for row in pipeline.load(path).rows:
                 med, _, _ = timed(lambda row=row, options=options: pipeline.prove_row(
