@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import z3
-from z3 import z3core
 
 from rkvformal.semantics.domain import Row, Scenario
+from rkvformal.smt import capi
 from rkvformal.smt.encoding import base_constraints, event_definitions, invariants
 from rkvformal.smt.obligations import ATOMS
 from rkvformal.smt.primitives import assume_label, declare_row, encode_declared, prim_label
@@ -93,8 +93,8 @@ class RowModel:
         self.solver.set("relevancy", 0)
         self._assert(base)
         self._assert(event_definitions(self.enc))
-        self._assert(self._implies(self.lits[label], formula)
-                     for label, formula in self.enc.constraints)
+        self._assert_implied((self.lits[label], formula)
+                             for label, formula in self.enc.constraints)
         self._flushed = 0  # history starts already asserted
         self._windows: dict[int, RowModel] = {}
         self._inductive: bool | None = None  # invariants_inductive(), once asked
@@ -117,19 +117,14 @@ class RowModel:
     # --- asserting: Z3's C API, as Solver.add and z3.Implies would call it (they cast
     # and re-check every argument; a row asserts some 10^4 formulas)
     def _assert(self, formulas: Iterable[z3.BoolRef | bool]) -> None:
-        ref, solver = self.ctx.ref(), self.solver.solver
-        for f in formulas:
-            if f is True:  # an inlined definition (SymbolicView.define)
-                continue
-            if isinstance(f, bool):
-                f = z3.BoolVal(f, self.ctx)
-            z3core.Z3_solver_assert(ref, solver, f.as_ast())
+        capi.assert_all(self.ctx.ref(), self.solver.solver, (
+            z3.BoolVal(f, self.ctx) if isinstance(f, bool) else f
+            for f in formulas if f is not True))  # (True: an inlined definition)
 
-    def _implies(self, a: z3.BoolRef, b: z3.BoolRef | bool) -> z3.BoolRef:
-        if isinstance(b, bool):
-            b = z3.BoolVal(b, self.ctx)
-        return z3.BoolRef(z3core.Z3_mk_implies(self.ctx.ref(), a.as_ast(), b.as_ast()),
-                          self.ctx)
+    def _assert_implied(self, pairs: Iterable[tuple[z3.BoolRef, z3.BoolRef | bool]]) -> None:
+        """Assert `a -> b` for each pair."""
+        capi.assert_implied(self.ctx.ref(), self.solver.solver, (
+            (a, z3.BoolVal(b, self.ctx) if isinstance(b, bool) else b) for a, b in pairs))
 
     # --- literals and goals ------------------------------------------------------
     def assumptions(self, enabled: Iterable[str]) -> list[z3.BoolRef]:
@@ -141,7 +136,7 @@ class RowModel:
         lit = self._goals.get(key)
         if lit is None:
             lit = z3.Bool("goal:" + "/".join(key), self.ctx)
-            self._assert([self._implies(lit, formula)])
+            self._assert_implied([(lit, formula)])
             self._goals[key] = lit
         return lit
 
@@ -152,7 +147,7 @@ class RowModel:
         large formula late costs its checks about half again (docs/BENCHMARKS.md), a
         goal over names costs nothing."""
         lit = z3.Bool(name, self.ctx)
-        self._assert([self._implies(lit, formula)])
+        self._assert_implied([(lit, formula)])
         return lit
 
     def _violation_formulas(self, atom: Atom, q: str | None) -> list[z3.BoolRef]:

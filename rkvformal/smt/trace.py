@@ -26,6 +26,8 @@ from typing import Any, NamedTuple
 import z3
 from z3 import z3core
 
+from rkvformal.smt import capi
+
 CLAIMS = (0, 1)  # two claim slots: enough for priority order and attribution
 
 
@@ -390,24 +392,19 @@ def all_keys(K: int, claims: tuple[int, ...] = CLAIMS) -> list[Key]:
     return keys
 
 
-def _unchecked(wrapper: Callable[..., Any]) -> Callable[..., Any]:
-    """The ctypes function behind a z3core wrapper (which checks Z3's error code after
-    every call), or the wrapper itself where z3core is built differently."""
-    elementaries = (wrapper.__defaults__ or (None,))[-1]
-    return getattr(elementaries, "f", wrapper)
-
-
-_INC_REF, _DEC_REF = _unchecked(z3core.Z3_inc_ref), _unchecked(z3core.Z3_dec_ref)
+_INC_REF, _DEC_REF = capi.inc_ref, capi.dec_ref
 
 
 class _Term:
-    """Reference counting for the terms below without z3.py's per-call error check:
-    a row's model makes some 10^4 term objects, and incrementing or decrementing a
-    reference count cannot fail (z3.py checks after every call anyway)."""
+    """Reference counting for the terms below through `capi`: a row's model makes some
+    10^5 term objects, and z3.py counts each one's references through its own
+    bindings (docs/BENCHMARKS.md, session 9)."""
 
     __slots__ = ()
 
     def __init__(self, ast: Any, ctx: z3.Context) -> None:
+        if not ast:  # (a null term: Z3 refused to build it)
+            raise capi.error(ctx.ref())
         self.ast, self.ctx = ast, ctx
         _INC_REF(ctx.ctx, ast)
 
@@ -423,7 +420,7 @@ class _Bool(_Term, z3.BoolRef):
 
     def __eq__(self, other: Any) -> Any:  # type: ignore[override]
         if isinstance(other, z3.BoolRef):
-            return _Bool(z3core.Z3_mk_eq(self.ctx.ref(), self.ast, other.ast), self.ctx)
+            return _Bool(capi.mk_eq(self.ctx.ref(), self.ast, other.ast), self.ctx)
         return super().__eq__(other)
 
     __hash__ = z3.BoolRef.__hash__
@@ -437,7 +434,8 @@ def _operand(a: z3.ArithRef, b: Any) -> Any:
         return b.ast
     if cls is int:
         ref = a.ctx.ref()
-        return z3core.Z3_mk_numeral(ref, str(b), z3core.Z3_get_sort(ref, a.ast))
+        return capi.made(capi.mk_numeral(ref, str(b).encode(), capi.get_sort(ref, a.ast)),
+                         ref)
     if isinstance(b, z3.ArithRef) and b.is_int():
         return b.ast
     return None
@@ -453,8 +451,7 @@ def _arith(name: str, make: Callable[..., Any], swap: bool = False,
         b = _operand(self, other)
         if b is None:
             return fallback(self, other)
-        args = (z3.Ast * 2)()
-        args[0], args[1] = (b, self.ast) if swap else (self.ast, b)
+        args = (z3.Ast * 2)(b, self.ast) if swap else (z3.Ast * 2)(self.ast, b)
         return (_Bool if boolean else _Int)(make(self.ctx.ref(), 2, args), self.ctx)
 
     return op
@@ -481,16 +478,16 @@ class _Int(_Term, z3.ArithRef):
     decimal text), so the solver sees the same problem (checked by hashing every row's
     solver input, docs/BENCHMARKS.md)."""
 
-    __add__ = _arith("__add__", z3core.Z3_mk_add)
-    __radd__ = _arith("__radd__", z3core.Z3_mk_add, swap=True)
-    __sub__ = _arith("__sub__", z3core.Z3_mk_sub)
-    __rsub__ = _arith("__rsub__", z3core.Z3_mk_sub, swap=True)
-    __lt__ = _compare("__lt__", z3core.Z3_mk_lt)
-    __le__ = _compare("__le__", z3core.Z3_mk_le)
-    __gt__ = _compare("__gt__", z3core.Z3_mk_gt)
-    __ge__ = _compare("__ge__", z3core.Z3_mk_ge)
-    __eq__ = _compare("__eq__", z3core.Z3_mk_eq)  # type: ignore[assignment]
-    __ne__ = _arith("__ne__", z3core.Z3_mk_distinct, boolean=True)  # type: ignore[assignment]
+    __add__ = _arith("__add__", capi.mk_add)
+    __radd__ = _arith("__radd__", capi.mk_add, swap=True)
+    __sub__ = _arith("__sub__", capi.mk_sub)
+    __rsub__ = _arith("__rsub__", capi.mk_sub, swap=True)
+    __lt__ = _compare("__lt__", capi.mk_lt)
+    __le__ = _compare("__le__", capi.mk_le)
+    __gt__ = _compare("__gt__", capi.mk_gt)
+    __ge__ = _compare("__ge__", capi.mk_ge)
+    __eq__ = _compare("__eq__", capi.mk_eq)  # type: ignore[assignment]
+    __ne__ = _arith("__ne__", capi.mk_distinct, boolean=True)  # type: ignore[assignment]
 
     __hash__ = z3.ArithRef.__hash__
 
@@ -508,6 +505,7 @@ class SymbolicView(View):
         self.ctx = ctx if ctx is not None else z3.Context()
         self._ref = self.ctx.ref()
         self._values: dict[tuple[type, int], Any] = {}
+        self._sorts: dict[str, z3.SortRef] = {}  # "int", "bool": the sorts of names
         self.prefix = prefix
         self.vars: dict[Key, Any] = {}
         self._chains: dict[tuple[str, int | None], list[Any]] = {}
@@ -524,27 +522,27 @@ class SymbolicView(View):
     def and_(self, *xs: Any) -> Any:
         xs = tuple(x for x in xs if x is not True)
         if any(x is False for x in xs):
-            return z3.BoolVal(False, self.ctx)
-        return self._nary(z3core.Z3_mk_and, xs) if xs else z3.BoolVal(True, self.ctx)
+            return self._value_term(False)
+        return self._nary(capi.mk_and, xs) if xs else self._value_term(True)
 
     def or_(self, *xs: Any) -> Any:
         xs = tuple(x for x in xs if x is not False)
         if any(x is True for x in xs):
-            return z3.BoolVal(True, self.ctx)
-        return self._nary(z3core.Z3_mk_or, xs) if xs else z3.BoolVal(False, self.ctx)
+            return self._value_term(True)
+        return self._nary(capi.mk_or, xs) if xs else self._value_term(False)
 
     def not_(self, x: Any) -> Any:
         if isinstance(x, bool):
-            return z3.BoolVal(not x, self.ctx)
-        return _Bool(z3core.Z3_mk_not(self._ref, x.as_ast()), self.ctx)
+            return self._value_term(not x)
+        return _Bool(capi.mk_not(self._ref, x.as_ast()), self.ctx)
 
     def ite(self, cond: Any, then: Any, other: Any) -> Any:
         if isinstance(cond, z3.BoolRef):
             then, other = self._value_term(then), self._value_term(other)
             for kind, made in ((z3.BoolRef, _Bool), (z3.ArithRef, _Int)):
                 if isinstance(then, kind) and isinstance(other, kind):
-                    term = z3core.Z3_mk_ite(self._ref, cond.as_ast(), then.as_ast(),
-                                            other.as_ast())
+                    term = capi.mk_ite(self._ref, cond.as_ast(), then.as_ast(),
+                                       other.as_ast())
                     return made(term, self.ctx)
         return z3.If(cond, then, other)  # anything else: let z3 coerce it
 
@@ -561,10 +559,8 @@ class SymbolicView(View):
         return term
 
     def _nary(self, make: Callable[..., Any], xs: tuple[Any, ...]) -> Any:
-        args = (z3.Ast * len(xs))()
-        for i, x in enumerate(xs):
-            args[i] = x.as_ast()
-        return _Bool(make(self._ref, len(xs), args), self.ctx)
+        n = len(xs)
+        return _Bool(make(self._ref, n, (z3.Ast * n)(*[x.ast for x in xs])), self.ctx)
 
     def ever(self, tag: str, c: int | None, t: int, f: Callable[[int], Any]) -> Any:
         """History as state: H(u) = "f held before step u", with H(u+1) = H(u) or f(u)
@@ -633,8 +629,9 @@ class SymbolicView(View):
             return View.define(self, name, t, c, value)
         term = self._value_term(value)
         kind = SCHEMA[name][0]
-        fits = (isinstance(term, z3.ArithRef) and term.is_int() if kind == "int"
-                else isinstance(term, z3.BoolRef))
+        cls = term.__class__  # (the terms built here say their sort by their class)
+        fits = (cls is _Int or (cls is not _Bool and isinstance(term, z3.ArithRef)
+                and term.is_int())) if kind == "int" else isinstance(term, z3.BoolRef)
         if not fits:
             raise TypeError(f"{self.name(key)} is {kind}, defined as {term.sort()}")
         term = (_Int if kind == "int" else _Bool)(term.as_ast(), self.ctx)
@@ -671,9 +668,13 @@ class SymbolicView(View):
     def value(self, key: Key) -> Any:
         var = self.vars.get(key)
         if var is None:
-            kind = SCHEMA[key.name][0]
-            made = z3.Const(self.name(key), _sort(kind, self.ctx))
-            var = self.vars[key] = (_Int if kind == "int" else _Bool)(made.as_ast(), self.ctx)
+            kind, ref = SCHEMA[key.name][0], self._ref
+            sort = self._sorts.get(kind)
+            if sort is None:
+                sort = self._sorts[kind] = _sort(kind, self.ctx)  # (held: made once)
+            name = capi.mk_string_symbol(ref, self.name(key).encode())
+            var = self.vars[key] = (_Int if kind == "int" else _Bool)(
+                capi.mk_const(ref, name, sort.ast), self.ctx)
         return var
 
 
@@ -727,10 +728,11 @@ def concretize(view: SymbolicView, model: z3.ModelRef) -> ConcreteView:
         raise z3.Z3Exception("the model cannot evaluate the trace")
     app = z3core.Z3_to_app(ref, out[0])
     values: dict[Key, int | bool] = {}
+    arg_of, true, numeral = capi.get_app_arg, capi.get_bool_value, capi.get_numeral_string
     for i, key in enumerate(keys):
-        arg = z3core.Z3_get_app_arg(ref, app, i)
+        arg = arg_of(ref, app, i)  # (an argument of a term Z3 just built: never null)
         if SCHEMA[key.name][0] == "bool":
-            values[key] = z3core.Z3_get_bool_value(ref, arg) == z3.Z3_L_TRUE
+            values[key] = true(ref, arg) == z3.Z3_L_TRUE
         else:
-            values[key] = int(z3core.Z3_get_numeral_string(ref, arg))
+            values[key] = int(numeral(ref, arg))
     return ConcreteView(view.K, values, view.claims)

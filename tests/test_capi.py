@@ -1,0 +1,57 @@
+"""`smt.capi` calls Z3's C functions without z3.py's per-call error check: a term Z3
+refuses to build, or a formula it refuses to assert, must still raise, never turn into
+a null term or a silently missing assertion."""
+
+from __future__ import annotations
+
+import pytest
+import z3
+
+from rkvformal.smt import capi
+from rkvformal.smt.trace import SymbolicView
+
+
+def test_the_terms_are_the_ones_z3py_builds() -> None:
+    v = SymbolicView(2)
+    x, y = v.s("free", 0), v.s("cached", 0)
+    p, q = v.ch("drop", 0), v.ch("drop", 1)
+    ctx = v.ctx
+    pairs = [
+        (v.and_(p, q), z3.And(p, q)),
+        (v.or_(p, q), z3.Or(p, q)),
+        (v.not_(p), z3.Not(p)),
+        (v.ite(p, x, y), z3.If(p, x, y)),
+        (x + 3 <= y - 1, z3.ArithRef.__le__(z3.ArithRef.__add__(x, 3),
+                                            z3.ArithRef.__sub__(y, 1))),
+        (x != y, z3.Distinct(x, y)),
+        (v.and_(), z3.BoolVal(True, ctx)),
+        (v.or_(), z3.BoolVal(False, ctx)),
+    ]
+    for ours, theirs in pairs:
+        assert ours.eq(theirs), (ours, theirs)
+
+
+def test_a_refused_term_raises() -> None:
+    ctx = z3.Context()
+    x, q = z3.Int("x", ctx), z3.Bool("q", ctx)
+    ref = ctx.ref()
+    refused = capi.mk_and(ref, 2, (z3.Ast * 2)(x.as_ast(), q.as_ast()))
+    assert not refused  # Z3 built nothing ...
+    with pytest.raises(z3.Z3Exception, match="[Ss]ort mismatch"):
+        capi.made(refused, ref)  # ... and says why
+    with pytest.raises(z3.Z3Exception):
+        capi.made(capi.mk_numeral(ref, b"not a number", capi.get_sort(ref, x.as_ast())), ref)
+
+
+def test_a_non_boolean_assertion_raises_and_a_boolean_one_is_asserted() -> None:
+    ctx = z3.Context()
+    x, q = z3.Int("x", ctx), z3.Bool("q", ctx)
+    solver = z3.Solver(ctx=ctx)
+    with pytest.raises(z3.Z3Exception):
+        capi.assert_all(ctx.ref(), solver.solver, [x])
+    with pytest.raises(z3.Z3Exception):
+        capi.assert_implied(ctx.ref(), solver.solver, [(q, x)])
+    capi.assert_all(ctx.ref(), solver.solver, [q])
+    capi.assert_implied(ctx.ref(), solver.solver, [(q, x > 2)])
+    assert solver.check(x < 3) == z3.unsat  # both assertions are there
+    assert solver.check(x > 3) == z3.sat
