@@ -42,6 +42,7 @@ def _bind(name: str, args: list[Any], result: Any = Ast) -> Any:
 # (context, name) -> symbol; (context, symbol, sort) -> a constant of that sort
 mk_string_symbol = _bind("Z3_mk_string_symbol", [_P, ctypes.c_char_p], z3.Symbol)
 mk_const = _bind("Z3_mk_const", [_P, _P, _P])
+mk_int_symbol = _bind("Z3_mk_int_symbol", [_P, ctypes.c_int], z3.Symbol)
 # (context, terms...) -> term
 mk_eq = _bind("Z3_mk_eq", [_P, _P, _P])
 mk_not = _bind("Z3_mk_not", [_P, _P])

@@ -648,8 +648,9 @@ class SymbolicView(View):
             keys = all_keys(self.K, self.claims)
             terms = [self.value(key) for key in keys]
             ref, n = self._ref, len(keys)
-            fields = (z3.Symbol * n)(*(z3core.Z3_mk_int_symbol(ref, i) for i in range(n)))
-            sorts = (z3.Sort * n)(*(z3core.Z3_get_sort(ref, t.as_ast()) for t in terms))
+            symbol, sort_of = capi.mk_int_symbol, capi.get_sort
+            fields = (z3.Symbol * n)(*[symbol(ref, i) for i in range(n)])
+            sorts = (z3.Sort * n)(*[sort_of(ref, t.ast) for t in terms])
             name = f"{self.prefix}trace"
             made = z3core.Z3_mk_constructor(
                 ref, z3core.Z3_mk_string_symbol(ref, name),
@@ -664,6 +665,18 @@ class SymbolicView(View):
             args = (z3.Ast * n)(*(t.as_ast() for t in terms))
             self._pack = keys, z3.ExprRef(z3core.Z3_mk_app(ref, pack.ast, n, args), self.ctx)
         return self._pack
+
+    # A name already made is found by a plain tuple, which equals its `Key` (a row's
+    # model asks for names some 10^5 times; making a `Key` costs a Python call).
+    def k(self, name: str, c: int | None = None) -> Any:
+        var = self.vars.get((name, None, c))
+        return var if var is not None else self.value(Key(name, None, c))
+
+    def s(self, name: str, t: int, c: int | None = None) -> Any:
+        var = self.vars.get((name, t, c))
+        return var if var is not None else self.value(Key(name, t, c))
+
+    ch = e = s
 
     def value(self, key: Key) -> Any:
         var = self.vars.get(key)
