@@ -36,7 +36,7 @@ from rkvformal.semantics.domain import Row
 
 # the prover's steps, innermost first (a check asked by `_fewest_steps` inside `search`
 # counts as `_fewest_steps`)
-STEPS = ("_fewest_steps", "_shrink_numbers", "_counterexample", "_lemma_from_start",
+STEPS = ("_fewest_steps", "_walk", "_shrink_numbers", "_counterexample", "_lemma_from_start",
          "invariants_inductive", "induct", "confirm", "search")
 GROUPS = ("models", "bad_lowerings")
 

@@ -37,7 +37,7 @@ def test_a_refused_term_raises() -> None:
     ref = ctx.ref()
     refused = capi.mk_and(ref, 2, (z3.Ast * 2)(x.as_ast(), q.as_ast()))
     assert not refused  # Z3 built nothing ...
-    with pytest.raises(z3.Z3Exception, match="[Ss]ort mismatch"):
+    with pytest.raises(z3.Z3Exception, match=r"[Ss]ort mismatch"):
         capi.made(refused, ref)  # ... and says why
     with pytest.raises(z3.Z3Exception):
         capi.made(capi.mk_numeral(ref, b"not a number", capi.get_sort(ref, x.as_ast())), ref)

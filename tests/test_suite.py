@@ -16,8 +16,9 @@ from conftest import ROOT
 from rkvformal import pipeline
 from rkvformal.cli import InputFailure
 from rkvformal.semantics.domain import Row
-from rkvformal.smt import obligations
+from rkvformal.smt import lowering, obligations
 from rkvformal.smt.counterexample import Counterexample
+from rkvformal.smt.prover import RowModel
 from rkvformal.suite import SCHEMA, SuiteReport, render_json, run_suite, suite_command
 from rkvformal.vocab import Atom, AtomStatus, EvidenceClass
 
@@ -161,6 +162,11 @@ def test_the_suite_decides_a_case_by_its_stated_atoms(case: str, stated: list[st
     assert set(refuted(suite_way)) <= set(refuted(full))
     assert len(set(refuted(full)) - set(stated)) == others
     assert sorted(suite_way.counterexamples) == sorted(stated)
+    # found by walking up from one step (`RowModel.search(walk_first=True)`), each
+    # stated refutation is as short as the full proof's
+    steps = {c.atom: c.violation_step for c in full.result.checks}
+    assert {c.atom: c.violation_step for c in result.checks if c.atom.value in stated} == {
+        a: s for a, s in steps.items() if a.value in stated}
     if stated:
         assert [c.atom.value for c in result.checks] == refuted(suite_way) == [
             e.atom.value for e in pipeline.load_stdlib()[row.mode].entries
@@ -214,3 +220,22 @@ def test_every_atom_is_load_bearing(report: SuiteReport, atom: Atom,
     assert not all(case.ok for case in mutated.cases), f"{path} still ok without {atom.value}"
     assert mutated.exit_code == 1
     assert atom.value not in mutated.cases[0].refuted_atoms
+
+
+def test_walking_first_proves_what_a_full_search_proves() -> None:
+    """`walk_first` on atoms a full search proves: every shallow probe is unsat, and
+    the full-depth search still decides (with its core), so the atom is proven."""
+    (row,) = [r for r in pipeline.load(os.path.join(ROOT, "models", "trtllm.rkv")).rows
+              if r.name == "trt_hard_protected"]
+    bundle = pipeline.load_stdlib()[row.mode]
+    labels = tuple(lowering.stages(row)[0].labels)
+    plain, walked = (RowModel(row) for _ in range(2))
+    proven = 0
+    for entry in bundle.entries:
+        a = plain.search(entry.atom, entry.qualifier, labels)
+        b = walked.search(entry.atom, entry.qualifier, labels, walk_first=True)
+        assert (a.status, a.violation_step) == (b.status, b.violation_step), entry.atom
+        proven += a.status is AtomStatus.PROVEN
+        if a.status is AtomStatus.PROVEN:
+            assert set(b.core) <= {*plain.lits}
+    assert proven  # (the row proves some atoms at its first stage)

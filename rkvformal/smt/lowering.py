@@ -101,7 +101,7 @@ def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = Non
         search = partial(_search, model, stage, counterexamples if final else frozenset())
         known: dict[Atom, Check] = {}
         if final and decide_by:
-            known = _search_first(bundle, decide_by, search)
+            known = _search_first(bundle, decide_by, partial(search, walk_first=True))
             if known and all(c.status is AtomStatus.REFUTED for c in known.values()):
                 last, last_stage = tuple(known.values()), stage
                 break
@@ -145,17 +145,19 @@ def classify(row: Row, bundle: Bundle, bound: int, timeout_s: float | None = Non
 
 
 def _search(model: RowModel, stage: Stage, shrunk: frozenset[Atom] | None,
-            entry: BundleEntry) -> Check:
+            entry: BundleEntry, walk_first: bool = False) -> Check:
     """`entry`'s search under the stage's literals; a refutation is shrunk into a
-    counterexample if its atom is in `shrunk` (None: every atom)."""
+    counterexample if its atom is in `shrunk` (None: every atom); `walk_first`: the
+    atom is expected to be refuted (`RowModel.search`)."""
     shrink = shrunk is None or entry.atom in shrunk
-    return model.search(entry.atom, entry.qualifier, stage.labels, shrink=shrink)
+    return model.search(entry.atom, entry.qualifier, stage.labels, shrink=shrink,
+                        walk_first=walk_first)
 
 
 def _search_first(bundle: Bundle, atoms: frozenset[Atom],
                   search: Callable[[BundleEntry], Check]) -> dict[Atom, Check]:
     """The searches of `atoms` (those of the bundle, in its order), up to the first that
-    is not refuted."""
+    is not refuted (they are expected to be refuted: `search` walks first)."""
     found: dict[Atom, Check] = {}
     for entry in bundle.entries:
         if entry.atom in atoms:

@@ -32,6 +32,8 @@ from rkvformal.vocab import Atom, AtomStatus
 
 DEFAULT_BOUND = 12
 WALK = 8  # depths a counterexample's fewest steps are walked up through before bisecting
+# the fewest-steps probes asked for one atom: (depth, idle after it) -> (answer, model)
+_Probes = dict[tuple[int, bool], tuple[z3.CheckSatResult, "z3.ModelRef | None"]]
 
 
 @dataclass(frozen=True)
@@ -315,10 +317,17 @@ class RowModel:
         return self.confirm(self.search(atom, qualifier, enabled, shrink), enabled)
 
     def search(self, atom: Atom, qualifier: str | None, enabled: Iterable[str],
-               shrink: bool = True) -> Check:
+               shrink: bool = True, walk_first: bool = False) -> Check:
         """Look for a violation.  A PROVEN answer here only says that none exists up to
         K: `confirm` must still rule out a vacuous proof before it is reported (a stage
-        that another atom rules out never needs that check)."""
+        that another atom rules out never needs that check).
+
+        `walk_first` (with `shrink`), for an atom the caller expects to be refuted: look
+        for its shortest violation first, the way the shrinker walks (`_walk`), and
+        search the whole depth only if none is found in fewer than K steps.  The answer
+        is the same; what it saves is the full-depth search, whose trace the shrinker
+        would only replace (its worth is as a witness for other questions, which a
+        caller that asks only this atom does not have)."""
         enabled = tuple(enabled)
         base = self.assumptions(enabled)
         reused = self._known_proof(atom, qualifier, base)
@@ -331,6 +340,11 @@ class RowModel:
                     return Check(atom, AtomStatus.REFUTED, self.K)
                 return self._counterexample(atom, qualifier, enabled, base, found,
                                             where[0] + 1)
+        probes: _Probes = {}
+        if walk_first and shrink:
+            walked = self._walk(atom, qualifier, enabled, base, probes)
+            if walked is not None:
+                return walked
         goal = self.violation_goal(atom, qualifier)
         answer = self._verdict(base + [goal])
         if answer == z3.unknown:
@@ -351,7 +365,41 @@ class RowModel:
         named = self._violation_terms(atom, qualifier)
         upper = next((t + 1 for t, term in enumerate(named)
                       if z3.is_true(model.eval(term, model_completion=True))), self.K)
-        return self._counterexample(atom, qualifier, enabled, base, first, upper)
+        return self._counterexample(atom, qualifier, enabled, base, first, upper, probes)
+
+    def _walk(self, atom: Atom, qualifier: str | None, enabled: tuple[str, ...],
+              base: list[z3.BoolRef], probes: _Probes) -> Check | None:
+        """`search` with `walk_first`: the shrinker's probes (a violation within d steps,
+        idle after them) for d = 1..K-1, shallowest first, before the full-depth search.
+        The first satisfiable one is shrunk from there.  None if none is (or one is
+        unknown): then `search` goes on as usual, and the shrinker does not ask these
+        probes again (`probes`).  (Walking all the way costs 122.2 M rlimit over the
+        suite's 25 cases, walking 8 depths 125.4 M, 4 depths 148.4 M, against 140.3 M
+        for a full search first: docs/BENCHMARKS.md.)"""
+        for depth in range(1, self.K):  # (a violation within K steps: the full search)
+            answer, model = self._probe(atom, qualifier, base, depth, True, probes)
+            if answer == z3.sat:
+                assert model is not None
+                first = self._witness(enabled, model)
+                return self._counterexample(atom, qualifier, enabled, base, first, depth,
+                                            probes)
+            if answer != z3.unsat:
+                return None
+        return None
+
+    def _probe(self, atom: Atom, qualifier: str | None, base: list[z3.BoolRef], depth: int,
+               quiet: bool, probes: _Probes) -> tuple[z3.CheckSatResult, z3.ModelRef | None]:
+        """Is the atom violated within `depth` steps (`quiet`: with every move idle after
+        them)?  The answer, and a model when it is sat; each asked once per `probes`."""
+        known = probes.get((depth, quiet))
+        if known is None:
+            goals = [self.violation_goal(atom, qualifier, depth)]
+            if quiet:
+                goals.append(self.idle_goal(depth))
+            answer = self._check(base + goals)
+            known = probes[(depth, quiet)] = (
+                answer, self.solver.model() if answer == z3.sat else None)
+        return known
 
     def _known_proof(self, atom: Atom, qualifier: str | None,
                      base: list[z3.BoolRef]) -> tuple[str, ...] | None:
@@ -400,10 +448,13 @@ class RowModel:
         return (found.trace() for found in self._traces.get(frozenset(enabled), []))
 
     def _counterexample(self, atom: Atom, qualifier: str | None, enabled: tuple[str, ...],
-                        base: list[z3.BoolRef], first: _Found, upper: int) -> Check:
+                        base: list[z3.BoolRef], first: _Found, upper: int,
+                        probes: _Probes | None = None) -> Check:
         """Shrink a refutation (`first` violates the atom within `upper` steps): fewest
-        steps, scenario numbers, then smallest numbers."""
-        depth, quiet, known = self._fewest_steps(atom, qualifier, base, upper)
+        steps, scenario numbers, then smallest numbers (`probes`: the fewest-steps probes
+        already asked, if any)."""
+        depth, quiet, known = self._fewest_steps(atom, qualifier, base, upper,
+                                                 {} if probes is None else probes)
         assumed = base + [self.violation_goal(atom, qualifier, depth)]
         if quiet:
             assumed.append(self.idle_goal(depth))
@@ -438,7 +489,7 @@ class RowModel:
         return self.goal(("idle", str(depth)), rest)
 
     def _fewest_steps(self, atom: Atom, qualifier: str | None, base: list[z3.BoolRef],
-                      upper: int) -> tuple[int, bool, z3.ModelRef | None]:
+                      upper: int, probes: _Probes) -> tuple[int, bool, z3.ModelRef | None]:
         """The fewest steps d within which the atom is violated (one is known within
         `upper`), whether the trace can idle after them, and a model of that question
         when one of the probes found it (else None).
@@ -451,24 +502,16 @@ class RowModel:
         The tail may only make the answer deeper, never wrong: the depth it gives is
         checked against the untailed question one step shallower, and when that one
         holds (or no trace idles) plain bisection decides."""
-        models: dict[tuple[int, bool], z3.ModelRef] = {}
-
         def within(d: int, quiet: bool) -> z3.CheckSatResult:
-            goals = [self.violation_goal(atom, qualifier, d)]
-            if quiet:
-                goals.append(self.idle_goal(d))
-            answer = self._check(base + goals)
-            if answer == z3.sat:
-                models[(d, quiet)] = self.solver.model()
-            return answer
+            return self._probe(atom, qualifier, base, d, quiet, probes)[0]
 
         hi = _least(1, upper, lambda d: within(d, True) == z3.sat, walk=WALK)
         tailed = hi < upper or within(hi, True) == z3.sat
         if tailed and (hi == 1 or within(hi - 1, False) != z3.sat):
-            return hi, True, models.get((hi, True))
+            return hi, True, probes.get((hi, True), (None, None))[1]
         # a violation exists within the new upper end
         depth = _least(1, hi - 1 if tailed else upper, lambda d: within(d, False) == z3.sat)
-        return depth, False, models.get((depth, False))
+        return depth, False, probes.get((depth, False), (None, None))[1]
 
     def _shrink_numbers(self, assumed: list[z3.BoolRef], known: z3.ModelRef | None
                         ) -> tuple[list[z3.BoolRef], z3.ModelRef | None]:
