@@ -720,6 +720,16 @@ class ConcreteView(ConcreteLogic):
     def value(self, key: Key) -> Any:
         return self.values[key]
 
+    # (a plain tuple equals its `Key`: a trace is read some 10^5 times while the
+    # obligations are evaluated on it, and making a `Key` costs a Python call)
+    def k(self, name: str, c: int | None = None) -> Any:
+        return self.values[(name, None, c)]  # type: ignore[index]
+
+    def s(self, name: str, t: int, c: int | None = None) -> Any:
+        return self.values[(name, t, c)]  # type: ignore[index]
+
+    ch = e = s
+
     def ever(self, tag: str, c: int | None, t: int, f: Callable[[int], Any]) -> Any:
         """As View.ever, remembered per (tag, c) (the tag names f): one trace is read
         many times (first violations, triggers), and every reading asks every prefix."""
