@@ -239,3 +239,30 @@ def test_walking_first_proves_what_a_full_search_proves() -> None:
         if a.status is AtomStatus.PROVEN:
             assert set(b.core) <= {*plain.lits}
     assert proven  # (the row proves some atoms at its first stage)
+
+
+def test_a_second_solver_still_decides_when_walking_first(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """A walk's satisfiable probe would be a verdict of Z3's alone: with a second solver
+    confirming verdicts (`--cross-check`), the full search decides instead, and the
+    second solver is asked."""
+    from rkvformal.smt import prover
+
+    asked: list[int] = []
+
+    def second(solver: object, assumptions: list[object], timeout_s: object) -> object:
+        asked.append(len(assumptions))
+        return solver.check(*assumptions)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(prover, "cvc5_check", second)
+    (row,) = pipeline.load(os.path.join(BAD, "duration_as_expiring.rkv")).rows
+    (entry,) = [e for e in pipeline.load_stdlib()[row.mode].entries
+                if e.atom is Atom.RELEASE_BEFORE_LOSS]
+    labels = tuple(lowering.stages(row)[-1].labels)
+    check = RowModel(row, cross_check=True).search(entry.atom, entry.qualifier, labels,
+                                                  walk_first=True)
+    assert check.status is AtomStatus.REFUTED
+    assert asked  # the verdict went through both solvers
+    alone = RowModel(row).search(entry.atom, entry.qualifier, labels, walk_first=True)
+    assert alone.status is AtomStatus.REFUTED
+    assert alone.violation_step == check.violation_step

@@ -322,12 +322,12 @@ class RowModel:
         K: `confirm` must still rule out a vacuous proof before it is reported (a stage
         that another atom rules out never needs that check).
 
-        `walk_first` (with `shrink`), for an atom the caller expects to be refuted: look
-        for its shortest violation first, the way the shrinker walks (`_walk`), and
-        search the whole depth only if none is found in fewer than K steps.  The answer
-        is the same; what it saves is the full-depth search, whose trace the shrinker
-        would only replace (its worth is as a witness for other questions, which a
-        caller that asks only this atom does not have)."""
+        `walk_first` (with `shrink`, Z3 deciding alone), for an atom the caller expects
+        to be refuted: look for its shortest violation first, the way the shrinker walks
+        (`_walk`), and search the whole depth only if none is found in fewer than K
+        steps.  The answer is the same; what it saves is the full-depth search, whose
+        trace the shrinker would only replace (its worth is as a witness for other
+        questions, which a caller that asks only this atom does not have)."""
         enabled = tuple(enabled)
         base = self.assumptions(enabled)
         reused = self._known_proof(atom, qualifier, base)
@@ -341,7 +341,9 @@ class RowModel:
                 return self._counterexample(atom, qualifier, enabled, base, found,
                                             where[0] + 1)
         probes: _Probes = {}
-        if walk_first and shrink:
+        # (a walk's probe decides the verdict when it is sat: Z3 alone, so a second
+        # solver that must decide or confirm verdicts gets the full search instead)
+        if walk_first and shrink and self.solver_name == "z3" and not self.cross_check:
             walked = self._walk(atom, qualifier, enabled, base, probes)
             if walked is not None:
                 return walked
