@@ -8,6 +8,7 @@ click's own exit 1 on exceptions and Ctrl-C would blur these, so `entry` owns th
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 
@@ -27,7 +28,36 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Commands that live beside their own layer: name -> (module, the command in it).  They
+# are imported when asked for (click's lazy subcommands), so that `rkvformal prove`
+# does not load the simulator (and numpy), the trace gate or the HTML report: about a
+# third of the start-up (docs/BENCHMARKS.md, session 9).
+ELSEWHERE = {
+    "suite": ("rkvformal.suite", "suite_command"),
+    "explain": ("rkvformal.report.commands", "explain_command"),
+    "matrix": ("rkvformal.report.commands", "matrix_command"),
+    "report": ("rkvformal.report.commands", "report_command"),
+    "anchors": ("rkvformal.anchors", "anchors_group"),
+    "simulate": ("rkvformal.sim", "simulate_command"),
+    "litmus": ("rkvformal.sim", "litmus_command"),
+    "trace": ("rkvformal.trace.commands", "trace_group"),
+}
+
+
+class _Commands(click.Group):
+    """The command group, with the commands of ELSEWHERE imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *ELSEWHERE})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in ELSEWHERE and name not in self.commands:
+            module, attribute = ELSEWHERE[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rkvformal")
 def main() -> None:
     """Prove whether runtime KV-cache primitives can carry a ResidentClaim mode."""
@@ -89,22 +119,6 @@ def prove(files: tuple[str, ...], only: str | None, bound: int, timeout: float |
     else:
         text.render(proved, bound, _console())
     sys.exit(pipeline.exit_code(proved))
-
-
-def _register() -> None:
-    """Commands that live beside their own layer (suite, simulator, reports)."""
-    from rkvformal.anchors import anchors_group
-    from rkvformal.report.commands import explain_command, matrix_command, report_command
-    from rkvformal.sim import litmus_command, simulate_command
-    from rkvformal.suite import suite_command
-    from rkvformal.trace.commands import trace_group
-
-    for command in (suite_command, explain_command, matrix_command, report_command,
-                    anchors_group, simulate_command, litmus_command, trace_group):
-        main.add_command(command)
-
-
-_register()
 
 
 def entry() -> None:

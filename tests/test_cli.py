@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
+from click.testing import CliRunner
 from conftest import ROOT
 
 HEADER = 'runtime t { name "T" repo "org/t" version "v1" }\n'
@@ -104,3 +106,22 @@ def test_text_output_says_bounded_and_ends_each_counterexample_with_the_broken_a
     assert "broken at step 5: while under responsibility, resident never loses its predicate" \
         in result.stdout
     assert "evicts resident.required=50" in result.stdout
+
+
+def test_prove_does_not_load_the_other_layers_commands() -> None:
+    """`rkvformal prove` starts without the simulator, the trace gate, the suite or the
+    reports' HTML (their commands are imported when asked for), and every command is
+    still listed and runs."""
+    code = ("import sys; import rkvformal.cli as cli; "
+            "print(sorted(m for m in sys.modules if m.startswith(('rkvformal.sim', "
+            "'rkvformal.trace', 'rkvformal.suite', 'rkvformal.report.html', 'numpy'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+    from rkvformal import cli
+
+    names = cli.main.list_commands(click.Context(cli.main))
+    assert set(cli.ELSEWHERE) < set(names) and "prove" in names
+    for name in cli.ELSEWHERE:
+        assert cli.main.get_command(click.Context(cli.main), name) is not None, name
+    assert CliRunner().invoke(cli.main, ["suite", "--help"]).exit_code == 0

@@ -56,7 +56,7 @@ def _dispatch(args: list[str]) -> tuple[click.Command, list[str]]:
     from rkvformal.report.commands import explain_command, matrix_command, report_command
 
     sub = args[0]
-    if sub in cli.main.commands:
+    if sub in cli.main.list_commands(click.Context(cli.main)):
         return cli.main, args
     own = {"explain": explain_command, "matrix": matrix_command, "report": report_command}
     assert sub in own, f"unknown subcommand {sub!r}"
