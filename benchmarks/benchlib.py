@@ -93,10 +93,10 @@ def pace() -> str:
 def command_options(group: str) -> Any:
     """The `pipeline.Options` a row of models/ or bad_lowerings/ is proved with by its
     command: `rkvformal prove` in full, `rkvformal suite` decided by the case's stated
-    atoms (`suite.run_suite`'s `only_expected`)."""
+    atoms (`suite.run_suite`'s `by_stated_atoms`)."""
     from rkvformal import pipeline
 
-    return pipeline.Options(only_expected=group == "bad_lowerings")
+    return pipeline.Options(by_stated_atoms=group == "bad_lowerings")
 
 
 def state() -> str:

@@ -51,17 +51,18 @@ class Options:
     solver: str = "z3"
     cross_check: bool = False
     # the bad-lowering suite's way: the atoms a row states must break (`because`) decide
-    # it: they are searched first at the last stage, and if all are refuted the others
-    # are not searched; only their refutations become counterexamples (the suite replays
-    # those); any other refutation is a verdict without a trace
-    only_expected: bool = False
+    # it: they are searched first at the last stage (shortest-first, as they are
+    # expected to break), and if all are refuted the others are not searched; only their
+    # refutations become counterexamples (the suite replays those); any other refutation
+    # is a verdict without a trace
+    by_stated_atoms: bool = False
 
 
 def prove_row(row: Row, options: Options = Options()) -> ProvedRow:
     """Classify one row and read every refutation back as a counterexample (with
-    `only_expected`, every refutation of an atom the row names in `because`)."""
+    `by_stated_atoms`, every refutation of an atom the row names in `because`)."""
     bundle = load_stdlib()[row.mode]
-    wanted = frozenset(row.because) if options.only_expected else None
+    wanted = frozenset(row.because) if options.by_stated_atoms else None
     result = classify(row, bundle, options.bound, options.timeout_s, options.induction,
                       options.solver, options.cross_check, counterexamples=wanted,
                       decide_by=wanted or frozenset())
@@ -89,9 +90,9 @@ def prove_descriptors(descriptors: list[Descriptor], bound: int = DEFAULT_BOUND,
                       timeout_s: float | None = None, only: str | None = None,
                       jobs: int = 1, induction: int = DEFAULT_INDUCTION,
                       solver: str = "z3", cross_check: bool = False,
-                      only_expected: bool = False) -> list[ProvedFile]:
+                      by_stated_atoms: bool = False) -> list[ProvedFile]:
     """Prove every selected row, `jobs` rows at a time; results keep file/row order."""
-    options = Options(bound, timeout_s, induction, solver, cross_check, only_expected)
+    options = Options(bound, timeout_s, induction, solver, cross_check, by_stated_atoms)
     tasks = [(row, options) for d in descriptors for row in d.rows
              if only is None or row.name == only]
     if jobs > 1 and len(tasks) > 1:

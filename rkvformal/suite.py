@@ -177,7 +177,7 @@ def run_suite(paths: list[str], jobs: int, replay: Replay | None = None,
     """Prove every case under `paths`, `jobs` rows at a time, and judge each one."""
     descriptors = load_cases(paths)
     # a case is decided, and its counterexamples replayed, by the atoms it states
-    proved = pipeline.prove_descriptors(descriptors, bound, jobs=jobs, only_expected=True)
+    proved = pipeline.prove_descriptors(descriptors, bound, jobs=jobs, by_stated_atoms=True)
     return SuiteReport(tuple(
         judge(file.descriptor.path, row, replay) for file in proved for row in file.rows
     ))

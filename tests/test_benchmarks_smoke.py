@@ -70,7 +70,7 @@ def test_solver_work_is_the_same_on_every_run_and_names_each_step() -> None:
     row = pipeline.load(os.path.join(ROOT, "bad_lowerings", "duration_as_expiring.rkv")).rows[0]
     full = solver_work.work([(row, pipeline.Options())])
     again = solver_work.work([(row, pipeline.Options())])
-    suite_way = solver_work.work([(row, pipeline.Options(only_expected=True))])
+    suite_way = solver_work.work([(row, pipeline.Options(by_stated_atoms=True))])
 
     def counts(work: solver_work.Work) -> dict[tuple[str, str], tuple[float, float]]:
         return {key: (checks, rlimit) for key, (checks, rlimit, _cpu) in work.items()}

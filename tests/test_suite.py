@@ -144,14 +144,14 @@ def test_the_replay_hook_is_asked_about_each_stated_counterexample(tmp_path: Pat
 ])
 def test_the_suite_decides_a_case_by_its_stated_atoms(case: str, stated: list[str],
                                                       others: int) -> None:
-    """`only_expected`: the class is a full proof's (one refuted atom at the last stage
+    """`by_stated_atoms`: the class is a full proof's (one refuted atom at the last stage
     rejects the row, so once the stated atoms are refuted the others are not searched);
     the stated atoms are refuted, each with a counterexample, and nothing else is shown
     as refuted that a full proof does not refute.  A case without stated atoms is
     proved as in full, with no counterexample."""
     (row,) = pipeline.load(os.path.join(BAD, case)).rows
     full = pipeline.prove_row(row)
-    suite_way = pipeline.prove_row(row, pipeline.Options(only_expected=True))
+    suite_way = pipeline.prove_row(row, pipeline.Options(by_stated_atoms=True))
 
     def refuted(proved: pipeline.ProvedRow) -> list[str]:
         return [c.atom.value for c in proved.result.checks if c.status is AtomStatus.REFUTED]
