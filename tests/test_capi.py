@@ -4,6 +4,8 @@ a null term or a silently missing assertion."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import z3
 
@@ -55,3 +57,26 @@ def test_a_non_boolean_assertion_raises_and_a_boolean_one_is_asserted() -> None:
     capi.assert_implied(ctx.ref(), solver.solver, [(q, x > 2)])
     assert solver.check(x < 3) == z3.unsat  # both assertions are there
     assert solver.check(x > 3) == z3.sat
+
+
+def test_without_a_handle_on_libz3_z3pys_own_bindings_build_the_same_terms() -> None:
+    """Where z3core is built differently (no handle on the library to open again),
+    `capi` falls back to z3core's functions, which take the same arguments."""
+    ctx = z3.Context()
+    x, p, q = z3.Int("x", ctx), z3.Bool("p", ctx), z3.Bool("q", ctx)
+    ref = ctx.ref()
+    def fallback(name: str) -> Any:
+        function = capi._bind(name, [], dll=None)  # (no handle: argument types unused)
+        assert function is getattr(z3.z3core, name)
+        return function
+
+    for fast, name, build in [
+        (capi.mk_and, "Z3_mk_and", lambda f: f(ref, 2, (z3.Ast * 2)(p.as_ast(), q.as_ast()))),
+        (capi.mk_not, "Z3_mk_not", lambda f: f(ref, p.as_ast())),
+    ]:
+        assert z3.BoolRef(build(fast), ctx).eq(z3.BoolRef(build(fallback(name)), ctx))
+    assert fallback("Z3_mk_string_symbol")(ref, b"name")
+    sort = capi.get_sort(ref, x.as_ast())
+    numeral = fallback("Z3_mk_numeral")(ref, b"7", sort)
+    assert z3.ArithRef(numeral, ctx).eq(z3.IntVal(7, ctx))
+    assert capi._open(None) is None and capi._DLL is not None  # (this z3 has a handle)

@@ -26,15 +26,36 @@ import z3
 from z3 import z3core
 from z3.z3types import Ast
 
-# z3.py's own handle on libz3 (every z3core function holds it), opened again without
-# releasing the interpreter lock: the same library, already loaded, the same functions
-_LIBZ3 = z3core.Z3_mk_eq.__defaults__[-1].f._objects["0"]  # type: ignore[index]
-_DLL = ctypes.PyDLL(_LIBZ3._name, handle=_LIBZ3._handle)
 _P, _U = ctypes.c_void_p, ctypes.c_uint
 
 
-def _bind(name: str, args: list[Any], result: Any = Ast) -> Any:
-    function = getattr(_DLL, name)
+def _libz3() -> Any:
+    """z3.py's own handle on libz3, the one every z3core function holds (None where
+    z3core is built differently: then its own functions are used, `_bind`)."""
+    try:
+        return z3core.Z3_mk_eq.__defaults__[-1].f._objects["0"]  # type: ignore[index]
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return getattr(z3core, "_lib", None)
+
+
+def _open(libz3: Any) -> Any:
+    """The same library, already loaded, opened again without releasing the
+    interpreter lock around each call."""
+    if libz3 is None:
+        return None
+    return ctypes.PyDLL(libz3._name, handle=libz3._handle)
+
+
+_DLL = _open(_libz3())
+
+
+def _bind(name: str, args: list[Any], result: Any = Ast, dll: Any = _DLL) -> Any:
+    """Z3's C function `name` with these argument and result types; without a handle,
+    z3core's own binding of it (slower, checked after every call, and taking the same
+    arguments: contexts, terms, bytes and numbers)."""
+    if dll is None:
+        return getattr(z3core, name)
+    function = getattr(dll, name)
     function.argtypes, function.restype = args, result
     return function
 
