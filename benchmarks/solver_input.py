@@ -5,7 +5,10 @@
 Proves every row as `rkvformal prove` does (one row at a time, in this process) and
 hashes, for every row model the prover built (the row's own and its induction windows
 and invariant probe), the SMT-LIB text of everything asserted to it by the end of the
-proof (`second_solver.smtlib`, the text cvc5 is given).  A change meant only to make
+proof (`second_solver.smtlib`, the text cvc5 is given), with the names of its `let`
+bindings numbered in order of appearance (Z3 names them by term id, and ids are reused
+as terms are freed, so the same formulas asserted in the same order can print under
+other names when Python frees its objects at other moments).  A change meant only to make
 the Python side faster (how terms are built, how formulas are asserted) must leave the
 printed digest unchanged:
 that is the evidence that the solver sees the same problem, so the speed-up is not a
@@ -17,6 +20,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 import sys
 import time
 
@@ -24,6 +28,15 @@ from benchlib import ROOT
 
 from rkvformal import pipeline
 from rkvformal.smt import prover, second_solver
+
+_LET_NAME = re.compile(r"[$?]x\d+")  # Z3's let-bound names: $x<id> (Bool), ?x<id>
+
+
+def canonical(text: str) -> str:
+    """`text` with every let-bound name replaced by its number in order of first
+    appearance (the formulas are unchanged; only their id-based names go)."""
+    names: dict[str, str] = {}
+    return _LET_NAME.sub(lambda m: names.setdefault(m.group(), f"$v{len(names)}"), text)
 
 
 def main() -> None:
@@ -45,7 +58,7 @@ def main() -> None:
             built.clear()
             pipeline.prove_row(row)
             for model in built:
-                digest.update(second_solver.smtlib(model.solver).encode())
+                digest.update(canonical(second_solver.smtlib(model.solver)).encode())
             rows, models = rows + 1, models + len(built)
     prover.RowModel.__init__ = original  # type: ignore[method-assign]
     print(f"{digest.hexdigest()}  {rows} rows, {models} row models, "
