@@ -432,6 +432,8 @@ def _operand(a: z3.ArithRef, b: Any) -> Any:
     cls = b.__class__
     if cls is _Int:
         return b.ast
+    if cls is not int and cls is not bool and isinstance(b, int):
+        b, cls = int(b), int  # an IntEnum member (a phase, a move): its number
     if cls is int:
         ref = a.ctx.ref()
         return capi.made(capi.mk_numeral(ref, str(b).encode(), capi.get_sort(ref, a.ast)),
