@@ -286,7 +286,7 @@ class View(ABC):
     def move(self, t: int, m: Move, c: int | None = None) -> Any:
         if c is None:
             return self.ch("mv", t) == int(m)
-        return self.and_(self.ch("mv", t) == int(m), self.ch("mc", t) == c)
+        return self.and_(self.move(t, m), self.ch("mc", t) == c)
 
     def pred(self, c: int, t: int) -> Any:
         """The materialization predicate: the fixed required range is fully resident."""
