@@ -69,10 +69,12 @@ def pace() -> str:
     def z3_workload() -> None:
         import z3
 
+        from rkvformal.smt.prover import SOLVER_SETTINGS
+
         ctx = z3.Context()
         solver = z3.Solver(ctx=ctx)
-        solver.set("arith.solver", 2)
-        solver.set("relevancy", 0)
+        for name, value in SOLVER_SETTINGS.items():
+            solver.set(name, value)
         xs = [z3.Int(f"x{i}", ctx) for i in range(7)]  # 7 distinct values in 0..5
         solver.add(*(z3.And(x >= 0, x <= 5) for x in xs), z3.Distinct(*xs))
         if solver.check() != z3.unsat:

@@ -108,25 +108,25 @@ def made(term: Ast, ctx: Any) -> Ast:
     return term
 
 
+def _assert(ctx: Any, solver: Any, ast: Ast) -> None:
+    """Assert one Boolean term's `ast`, raising Z3's error if it refuses it."""
+    solver_assert(ctx, solver, ast)
+    if get_error_code(ctx):
+        raise error(ctx)
+
+
 def assert_all(ctx: Any, solver: Any, formulas: Iterable[z3.ExprRef]) -> None:
     """Assert each of `formulas` (`solver`: the raw solver), raising Z3's error for one
     it refuses (a term that is not Boolean).  (Each is held while it is asserted: a
     term's reference count falls with its last Python object.)"""
     for formula in formulas:
-        solver_assert(ctx, solver, formula.ast)
-        if get_error_code(ctx):
-            raise error(ctx)
+        _assert(ctx, solver, formula.ast)
 
 
 def assert_implied(ctx: Any, solver: Any,
                    pairs: Iterable[tuple[z3.ExprRef, z3.ExprRef]]) -> None:
     """Assert `a -> b` for each pair, as `assert_all` would assert the implications
     (each is built and asserted at once, with no Python object for it: a row asserts
-    every primitive's constraints this way)."""
+    every primitive's constraints this way; the solver holds it once asserted)."""
     for a, b in pairs:
-        implied = mk_implies(ctx, a.ast, b.ast)
-        if not implied:
-            raise error(ctx)
-        solver_assert(ctx, solver, implied)  # (the solver holds it from here on)
-        if get_error_code(ctx):
-            raise error(ctx)
+        _assert(ctx, solver, made(mk_implies(ctx, a.ast, b.ast), ctx))

@@ -31,6 +31,12 @@ from rkvformal.smt.trace import ConcreteView, Move, SymbolicView, concretize
 from rkvformal.vocab import Atom, AtomStatus
 
 DEFAULT_BOUND = 12
+# Z3's settings for every row model (benchlib's pace times a check with them too): no
+# unsat-core minimisation; measured on the shipped models (docs/BENCHMARKS.md), the
+# legacy simplex and no relevancy filtering are ~30% faster on these small
+# bounded-arithmetic problems
+SOLVER_SETTINGS: dict[str, bool | int] = {"core.minimize": False, "arith.solver": 2,
+                                          "relevancy": 0}
 WALK = 8  # depths a counterexample's fewest steps are walked up through before bisecting
 # the fewest-steps probes asked for one atom: (depth, idle after it) -> (answer, model)
 _Probes = dict[tuple[int, bool], tuple[z3.CheckSatResult, "z3.ModelRef | None"]]
@@ -88,11 +94,8 @@ class RowModel:
         self.solver = z3.Solver(ctx=self.ctx)
         if timeout_s is not None:
             self.solver.set("timeout", max(1, int(timeout_s * 1000)))
-        self.solver.set("core.minimize", False)
-        # measured on the shipped models (docs/BENCHMARKS.md): the legacy simplex and no
-        # relevancy filtering are ~30% faster on these small bounded-arithmetic problems
-        self.solver.set("arith.solver", 2)
-        self.solver.set("relevancy", 0)
+        for name, value in SOLVER_SETTINGS.items():
+            self.solver.set(name, value)
         self._assert(base)
         self._assert(event_definitions(self.enc))
         self._assert_implied((self.lits[label], formula)
@@ -120,13 +123,16 @@ class RowModel:
     # and re-check every argument; a row asserts some 10^4 formulas)
     def _assert(self, formulas: Iterable[z3.BoolRef | bool]) -> None:
         capi.assert_all(self.ctx.ref(), self.solver.solver, (
-            z3.BoolVal(f, self.ctx) if isinstance(f, bool) else f
-            for f in formulas if f is not True))  # (True: an inlined definition)
+            self._term(f) for f in formulas if f is not True))  # (True: inlined)
 
     def _assert_implied(self, pairs: Iterable[tuple[z3.BoolRef, z3.BoolRef | bool]]) -> None:
         """Assert `a -> b` for each pair."""
-        capi.assert_implied(self.ctx.ref(), self.solver.solver, (
-            (a, z3.BoolVal(b, self.ctx) if isinstance(b, bool) else b) for a, b in pairs))
+        capi.assert_implied(self.ctx.ref(), self.solver.solver,
+                            ((a, self._term(b)) for a, b in pairs))
+
+    def _term(self, formula: z3.BoolRef | bool) -> z3.BoolRef:
+        """A formula as a Z3 term (a Python bool as Z3's true or false)."""
+        return z3.BoolVal(formula, self.ctx) if isinstance(formula, bool) else formula
 
     # --- literals and goals ------------------------------------------------------
     def assumptions(self, enabled: Iterable[str]) -> list[z3.BoolRef]:
