@@ -32,6 +32,7 @@ from rkvformal.semantics.domain import (
     Scenario,
 )
 from rkvformal.syntax.ast import (
+    ActiveDecl,
     AnchorDecl,
     ClaimDecl,
     IntStmt,
@@ -527,7 +528,8 @@ class _Validator:
         """Claim and active names inside one scenario are distinct (traces name them)."""
         seen: dict[str, Span] = {}
         ok = True
-        for member in (*decl.claims, *decl.actives):
+        members: tuple[ClaimDecl | ActiveDecl, ...] = (*decl.claims, *decl.actives)
+        for member in members:
             if member.name.text in seen:
                 self.error(member.name.span, f"duplicate name '{member.name.text}' in "
                            f"scenario '{decl.name.text}'",

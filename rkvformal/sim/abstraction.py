@@ -129,9 +129,9 @@ def abstract(history: History) -> ConcreteView:
             values[Key("ev_in", t, c)] = rec.victims.required[c]
             values[Key("ev_out", t, c)] = rec.victims.other[c]
         for name, (kind, per_claim) in EVENTS.items():
-            for c in (CLAIMS if per_claim else (None,)):
-                values[Key(name, t, c)] = (FIELD_DEFAULTS[name](c) if kind == "int"
-                                           else False)
+            for c_slot in (CLAIMS if per_claim else (None,)):
+                values[Key(name, t, c_slot)] = (FIELD_DEFAULTS[name](c_slot) if kind == "int"
+                                                else False)
         for c in CLAIMS:
             values[Key("named", t, c)] = rec.naming[c]
         for e in rec.events:
@@ -334,9 +334,9 @@ def _compare(cex: Counterexample, view: ConcreteView, names: dict[int, str]) -> 
             kind, per_claim = EVENTS[name]
             if kind != "bool" or name not in EVENT_NAMES:
                 continue
-            for c in (CLAIMS if per_claim else (None,)):
-                if view.e(name, u, c):
-                    seen.add((EVENT_NAMES[name], names[c] if c is not None else None))
+            for c_slot in (CLAIMS if per_claim else (None,)):
+                if view.e(name, u, c_slot):
+                    seen.add((EVENT_NAMES[name], names[c_slot] if c_slot is not None else None))
         expected: set[tuple[str, str | None]] = set()
         for e in s["events"]:
             subject = e.get("blocks_of") or (e.get("claim_id") if "request_id" not in e else None)

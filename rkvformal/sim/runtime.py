@@ -922,7 +922,7 @@ class Simulator:
         for p in self.primitives_of(K.HARD_EXCLUSION):
             if p.param("on_conflict") == "demote":
                 for c in CLAIMS:
-                    if self.guard(Move.DEMOTE, c) is None and sum(self.counts(c)):
+                    if self.guard(Move.DEMOTE, c) is None and sum(self.counts(c)) != 0:
                         return Move.DEMOTE, c
             if p.param("on_conflict") == "defer" and self.act is Active.WAITING:
                 return Move.DEFER, None
@@ -1048,9 +1048,11 @@ class Simulator:
         elif move is Move.OFFLOAD and cl:
             items = []
             for p in cl.obj.required_positions:
-                bid = self.pool.lookup(cl.obj.hashes[p])
-                assert bid is not None and self.pool.blocks[bid].payload is not None
-                items.append((p, cl.obj.hashes[p], self.pool.blocks[bid].payload))
+                found = self.pool.lookup(cl.obj.hashes[p])
+                assert found is not None
+                payload = self.pool.blocks[found].payload
+                assert payload is not None
+                items.append((p, cl.obj.hashes[p], payload))
             cl.gen += 1
             self.tier.offload(cl.obj.object_id, cl.gen, items)
         elif move is Move.RESTORE and cl:
@@ -1084,10 +1086,10 @@ class Simulator:
             st.stored.setdefault(cl.obj.slot, []).append((p, bid))
         held = set(cl.request_blocks) | set(blocks)
         for h in cl.obj.hashes:
-            bid = self.pool.lookup(h)
-            if bid is not None and bid not in held:
-                self.pool.acquire(bid)
-                held.add(bid)
+            hit = self.pool.lookup(h)
+            if hit is not None and hit not in held:
+                self.pool.acquire(hit)
+                held.add(hit)
         cl.request_blocks = [b for b in (self.pool.lookup(h) for h in cl.obj.hashes)
                              if b is not None]
         cl.held = True
@@ -1263,7 +1265,7 @@ class Simulator:
 
     def _conflict_fields(self) -> dict[str, Any]:
         """The conflict record a refusal or deferral carries (paper 1 §3.4)."""
-        protected = [k for k in CLAIMS if self.protected(k) and sum(self.counts(k))]
+        protected = [k for k in CLAIMS if self.protected(k) and sum(self.counts(k)) != 0]
         protected_blocks = sum(sum(self.counts(k)) for k in protected)
         demand = self.numbers.active_demand
         usable = self.numbers.usable
@@ -1332,11 +1334,11 @@ class Simulator:
                         "block_hash": h.hex()[:16]}))
         for bid in st.other_stored:
             if blocks_delivered:
-                h = self.pool.blocks[bid].block_hash
-                assert h is not None
-                out.append(self._block_event(t, "blk_stored", None, bid, h, st,
+                stored_hash = self.pool.blocks[bid].block_hash
+                assert stored_hash is not None
+                out.append(self._block_event(t, "blk_stored", None, bid, stored_hash, st,
                                              blocks_delivered))
-        for p in self.primitives_of(K.TIER_OFFLOAD):
+        for prim in self.primitives_of(K.TIER_OFFLOAD):
             if st.move is Move.OFFLOAD and st.c is not None:
                 cl = self.claims[st.c]
                 out.append(self._event(t, EVENT_NAMES["generic_offload"], Origin.RUNTIME, st.c, {
@@ -1345,20 +1347,20 @@ class Simulator:
                                      (cl.obj.hashes[q] for q in cl.obj.required_positions)],
                     "block_count_footprint": cl.R,
                     "cache_tier_from": GPU_TIER, "cache_tier_to": HOST_TIER,
-                    "offload_generation": cl.gen}, (p.name,)))
-        for p in self.primitives_of(K.HARD_EXCLUSION):
-            if p.param("claim_events"):
-                self._emit_lifecycle(st, p, emit)
-        for p in self.primitives_of(K.PRIORITY_DURATION):
-            if p.param("on_elapse") == "expire_with_event" and st.move is Move.EXPIRE:
-                emit("expired", st.c, p.name, reason="claim_expired")
-        for p in self.primitives_of(K.CLAIM_TELEMETRY):
-            self._emit_join(st, p, emit)
-        for p in self.primitives_of(K.CLAIM_FAILURE_OUTCOME):
-            self._emit_failure_outcome(st, p, emit)
-        for p in self.primitives_of(K.WRITE_NO_ADMIT):
+                    "offload_generation": cl.gen}, (prim.name,)))
+        for prim in self.primitives_of(K.HARD_EXCLUSION):
+            if prim.param("claim_events"):
+                self._emit_lifecycle(st, prim, emit)
+        for prim in self.primitives_of(K.PRIORITY_DURATION):
+            if prim.param("on_elapse") == "expire_with_event" and st.move is Move.EXPIRE:
+                emit("expired", st.c, prim.name, reason="claim_expired")
+        for prim in self.primitives_of(K.CLAIM_TELEMETRY):
+            self._emit_join(st, prim, emit)
+        for prim in self.primitives_of(K.CLAIM_FAILURE_OUTCOME):
+            self._emit_failure_outcome(st, prim, emit)
+        for prim in self.primitives_of(K.WRITE_NO_ADMIT):
             if st.move is Move.FINISH_ACTIVE:
-                emit("future_denied", None, p.name, arbiter_action="write_no_admit",
+                emit("future_denied", None, prim.name, arbiter_action="write_no_admit",
                      future_reuse_requested=True, future_reuse_admitted=False)
         self._late = [self._failure_facts(st, k) for k in CLAIMS]
         out += self._render(st, claim_events, emitters)

@@ -33,7 +33,7 @@ def _libz3() -> Any:
     """z3.py's own handle on libz3, the one every z3core function holds (None where
     z3core is built differently: then its own functions are used, `_bind`)."""
     try:
-        return z3core.Z3_mk_eq.__defaults__[-1].f._objects["0"]  # type: ignore[index]
+        return z3core.Z3_mk_eq.__defaults__[-1].f._objects["0"]
     except (AttributeError, IndexError, KeyError, TypeError):
         return getattr(z3core, "_lib", None)
 

@@ -570,8 +570,8 @@ class _Found:
 
     def __init__(self, view: SymbolicView, found: z3.ModelRef | ConcreteView) -> None:
         self._view = view
-        self._model, self._trace = (None, found) if isinstance(found, ConcreteView) else (
-            found, None)
+        self._model: z3.ModelRef | None = None if isinstance(found, ConcreteView) else found
+        self._trace: ConcreteView | None = found if isinstance(found, ConcreteView) else None
 
     def trace(self) -> ConcreteView:
         if self._trace is None:

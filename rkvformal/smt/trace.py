@@ -405,7 +405,8 @@ class _Term:
     def __init__(self, ast: Any, ctx: z3.Context) -> None:
         if not ast:  # (a null term: Z3 refused to build it)
             raise capi.error(ctx.ref())
-        self.ast, self.ctx = ast, ctx
+        # (the attributes of the z3.py class this is mixed into, which has them)
+        self.ast, self.ctx = ast, ctx  # type: ignore[misc]
         _INC_REF(ctx.ctx, ast)
 
     def __del__(self) -> None:
@@ -418,7 +419,7 @@ class _Bool(_Term, z3.BoolRef):
     """A Boolean term whose `==` calls Z3's C API directly (z3.py's operators coerce
     and re-check both operands on every call; the term built is the same)."""
 
-    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Any:
         if isinstance(other, z3.BoolRef):
             return _Bool(capi.mk_eq(self.ctx.ref(), self.ast, other.ast), self.ctx)
         return super().__eq__(other)
@@ -488,8 +489,8 @@ class _Int(_Term, z3.ArithRef):
     __le__ = _compare("__le__", capi.mk_le)
     __gt__ = _compare("__gt__", capi.mk_gt)
     __ge__ = _compare("__ge__", capi.mk_ge)
-    __eq__ = _compare("__eq__", capi.mk_eq)  # type: ignore[assignment]
-    __ne__ = _arith("__ne__", capi.mk_distinct, boolean=True)  # type: ignore[assignment]
+    __eq__ = _compare("__eq__", capi.mk_eq)
+    __ne__ = _arith("__ne__", capi.mk_distinct, boolean=True)
 
     __hash__ = z3.ArithRef.__hash__
 
@@ -509,7 +510,8 @@ class SymbolicView(View):
         self._values: dict[tuple[type, int], Any] = {}
         self._sorts: dict[str, z3.SortRef] = {}  # "int", "bool": the sorts of names
         self.prefix = prefix
-        self.vars: dict[Key, Any] = {}
+        # (keyed by `Key`s, found by plain tuples too: a Key equals its tuple)
+        self.vars: dict[tuple[str, int | None, int | None], Any] = {}
         self._chains: dict[tuple[str, int | None], list[Any]] = {}
         self.history_init: list[Any] = []  # H(0) = false, for traces from the initial state
         self._derived: dict[tuple[Any, ...], Any] = {}

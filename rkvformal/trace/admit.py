@@ -135,7 +135,9 @@ class _Questions:
             model.solver.add(s >= 0, s < bound)
             if i:
                 model.solver.add(self.sigma[i - 1] <= s)
-        self.families = [(e, c) for e in CLAIM_EVENTS for c in CLAIMS]
+        # (event, claim slot; None: an event of the active request, in no slot)
+        self.families: list[tuple[str, int | None]] = [
+            (e, c) for e in CLAIM_EVENTS for c in CLAIMS]
         self.families += [(e, None) for e in OBSERVED_ACTIVE]
         if blocks:
             self.families += [(e, c) for e in BLOCK_EVENTS for c in CLAIMS]

@@ -187,7 +187,7 @@ class ClaimVerdict:
 # __init__ makes them (every field set), by their slots' own setters.
 _NEW = object.__new__
 _CLAIM_FIELDS = tuple(getattr(ClaimVerdict, f.name).__set__ for f in fields(ClaimVerdict))
-_SET_SEEN = StageLocations._seen.__set__  # type: ignore[attr-defined]
+_SET_SEEN = StageLocations._seen.__set__  # type: ignore[attr-defined,misc]
 
 
 @dataclass(frozen=True)
@@ -224,6 +224,8 @@ class _Track:
 
 # (required blocks, priority, claim state, shared state, history tags)
 _Config = tuple[int, int, tuple[Any, ...], tuple[Any, ...], frozenset[str]]
+# a configuration's first three: what `_pairwise` compares another claim by
+_Class = tuple[int, int, tuple[Any, ...]]
 # (next config, atoms broken, stages observed (their _SLOT), predicate lost)
 _Outcome = tuple[int, tuple[int, ...], tuple[int, ...], bool]
 # An _Outcome as the hot loop applies it: (next config, the line's index in `seen` of the
@@ -307,7 +309,7 @@ _TEXT = frozenset((str, type(None)))
 def _identity_values(rec: Mapping[str, Any]) -> tuple[Any, ...]:
     """The record's IDENTITY_FIELDS values (an absent one is None, as if null)."""
     try:
-        return _IDENTITY_OF(rec)  # type: ignore[no-any-return]
+        return _IDENTITY_OF(rec)
     except KeyError:
         return tuple(map(rec.get, IDENTITY_FIELDS))
 
@@ -427,11 +429,11 @@ class Gate:
         self._learned: dict[tuple[int, int, int], int] = {}
         self.config_ids: dict[_Config, int] = {}
         # a config's (required blocks, priority, claim state): interned, per config
-        self._classes: list[tuple[int, int, tuple[Any, ...]]] = []
-        self._class_ids: dict[tuple[int, int, tuple[Any, ...]], int] = {}
+        self._classes: list[_Class] = []
+        self._class_ids: dict[_Class, int] = {}
         self._class_of: list[int] = []
-        claim, shared = initial()  # a claim nobody has mentioned yet
-        self._fresh = self._config((1, 0, tuple(claim[n] for n in CLAIM_STATE),
+        unseen, shared = initial()  # a claim nobody has mentioned yet
+        self._fresh = self._config((1, 0, tuple(unseen[n] for n in CLAIM_STATE),
                                     tuple(shared[n] for n in SHARED_STATE), frozenset()))
         self._shared = False  # a verdict holds the claims' `seen` lists
         # When claims are compared (`_pairwise`), every step goes through `_apply`, which
@@ -473,15 +475,16 @@ class Gate:
         values and types of the fields they read, but for the identity values, of which
         the types and truth), so it is found once per key and kept."""
         identity = _identity_values(rec)
-        key: tuple[Any, ...] | None = _acceptance_key(rec.get, identity)
+        key = _acceptance_key(rec.get, identity)
         try:
             found = self._accepted.get(key)
+            keep = True
         except TypeError:  # an unhashable value: mistyped, which the type check says
-            found, key = None, None
+            found, keep = None, False
         if found is None:
             self._validate(line, rec, Kind.ACCEPTED)
             found = self._acceptance(rec, identity)
-            if key is not None:
+            if keep:
                 self._accepted[key] = found
         track = self._track(name)
         learned, out, ident_ok, flags = found
@@ -538,10 +541,10 @@ class Gate:
         identity_of = _IDENTITY_OF
         outcome_key, blocking_key = _OUTCOME_KEY, _BLOCKING_KEY
         dget = dict.get  # (`rec.get` would make a bound method per record)
-        records = batch.records
+        records: Sequence[Any] = batch.records  # (dicts: `dict.get` raises on anything else)
         self.records += len(records)
         try:
-            owns = list(map(dict.get, records, _CLAIM_ID))
+            owns: list[Any] = list(map(dict.get, records, _CLAIM_ID))
             entries = list(map(_OWN_KINDS.get, batch.events))
             known = list(map(tracks.get, owns))
         except TypeError:  # not a dict, or an unhashable name: the general way
@@ -876,7 +879,7 @@ class Gate:
         return after, broken, stages, lost
 
     def _view(self, step: Step, before: Mapping[str, Any], numbers: tuple[int, int],
-              other: _Config | None, history: frozenset[str]) -> WindowView:
+              other: _Class | None, history: frozenset[str]) -> WindowView:
         required, priority = numbers
         usable, demand = (0, 1) if step.infeasible else (1 << 30, 0)
         consts = {**NO_CONSTANTS, "U": usable, "A": demand, "R": required, "P": priority}
@@ -918,7 +921,7 @@ class Gate:
                     self._break(track, i, where)
 
     def _compare(self, config: int, after_config: int,
-                 other: tuple[int, int, tuple[Any, ...]]) -> tuple[int, ...]:
+                 other: _Class) -> tuple[int, ...]:
         """The pairwise atoms a claim in configuration `config` breaks by losing its
         predicate (to `after_config`) against a claim with `other`'s numbers and state."""
         required, priority, state, shared, history = self.configs[config]

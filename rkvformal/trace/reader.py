@@ -81,7 +81,7 @@ class _Order:
             except TypeError:
                 yield from self._line_by_line(start, raws, records)
                 return
-            seqs = list(map(dict.get, records, _SEQUENCE))
+            seqs: list[Any] = list(map(dict.get, records, _SEQUENCE))  # (ints: checked below)
             first = seqs[0]
             if (set(map(type, events)) == {str} and all(events)
                     and set(map(type, seqs)) == {int}

@@ -55,7 +55,8 @@ class ClaimSpec:
 class Adapter(Protocol):
     """Native stream -> canonical records.  Malformed input raises `TraceInputError`."""
 
-    name: str
+    @property
+    def name(self) -> str: ...  # (read-only: the adapters are frozen dataclasses)
 
     def records(self, lines: Iterable[tuple[int, str]],
                 claims: tuple[ClaimSpec, ...]) -> Iterator[tuple[int, Record]]: ...

@@ -13,7 +13,6 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from json.decoder import scanstring
 from typing import Any
 
 from rkvformal.trace.adapters.join import (
@@ -50,6 +49,15 @@ _CLAIM_KEYS = ("claim_id", "required_blocks", "block_size", "token_ids", "block_
 _TOP_KEYS = ("schema_version", "claims")
 _HINT = 'a claims file is {"claims": [{"claim_id": ..., "required_blocks": n, ...}]}'
 _WS = re.compile(r"[ \t\n\r]*")
+# (the decoder's own string scanner: it exists at run time, but typeshed does not list it)
+_SCANSTRING = json.decoder.scanstring  # type: ignore[attr-defined]
+
+
+def _past_space(text: str, i: int) -> int:
+    """Where JSON whitespace starting at `i` ends."""
+    match = _WS.match(text, i)
+    assert match is not None  # (the pattern matches the empty string anywhere)
+    return match.end()
 
 
 def load_claims(path: str | os.PathLike[str]) -> tuple[ClaimSpec, ...]:
@@ -117,24 +125,24 @@ def _claim_lines(text: str) -> list[int]:
     """
     decoder = json.JSONDecoder()
     lines: list[int] = []
-    i = _WS.match(text, 0).end()
+    i = _past_space(text, 0)
     if text[i : i + 1] != "{":
         return lines
     i += 1
     while True:
-        i = _WS.match(text, i).end()
+        i = _past_space(text, i)
         if text[i] == ",":
             i += 1
             continue
         if text[i] == "}":
             return lines
-        key, i = scanstring(text, i + 1)
-        i = _WS.match(text, _WS.match(text, i).end() + 1).end()  # past ':'
+        key, i = _SCANSTRING(text, i + 1)
+        i = _past_space(text, _past_space(text, i) + 1)  # past ':'
         if key == "claims" and text[i] == "[":
             i += 1
             counted, line = 0, 1
             while True:
-                i = _WS.match(text, i).end()
+                i = _past_space(text, i)
                 if text[i] == ",":
                     i += 1
                     continue
