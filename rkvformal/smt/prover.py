@@ -381,9 +381,8 @@ class RowModel:
         idle after them) for d = 1..K-1, shallowest first, before the full-depth search.
         The first satisfiable one is shrunk from there.  None if none is (or one is
         unknown): then `search` goes on as usual, and the shrinker does not ask these
-        probes again (`probes`).  (Walking all the way costs 122.2 M rlimit over the
-        suite's 25 cases, walking 8 depths 125.4 M, 4 depths 148.4 M, against 140.3 M
-        for a full search first: docs/BENCHMARKS.md.)"""
+        probes again (`probes`).  (Why every depth and not a few: the solver work of
+        each choice is measured in docs/BENCHMARKS.md, session 9.)"""
         for depth in range(1, self.K):  # (a violation within K steps: the full search)
             answer, model = self._probe(atom, qualifier, base, depth, True, probes)
             if answer == z3.sat:
@@ -570,8 +569,12 @@ class _Found:
 
     def __init__(self, view: SymbolicView, found: z3.ModelRef | ConcreteView) -> None:
         self._view = view
-        self._model: z3.ModelRef | None = None if isinstance(found, ConcreteView) else found
-        self._trace: ConcreteView | None = found if isinstance(found, ConcreteView) else None
+        self._model: z3.ModelRef | None = None
+        self._trace: ConcreteView | None = None
+        if isinstance(found, ConcreteView):
+            self._trace = found
+        else:
+            self._model = found
 
     def trace(self) -> ConcreteView:
         if self._trace is None:
