@@ -11,6 +11,8 @@ a new claim id.  Records carry the identity tuple, so they are of realistic size
 Measured in a fresh process (imports excluded), on one core: `check_trace` (reading,
 judging, the verdict with one result per claim), as CPU seconds (`time.process_time`:
 other jobs on the machine do not count) and wall seconds, in records per CPU second;
+the reading alone (the same records read, checked and dropped: the gate's share is
+the difference);
 then the text report of that verdict (what `trace check` prints by default); and the
 process's peak resident memory (ru_maxrss), compared with the same run on a trace ten
 times shorter: memory must follow the claims, not the events.  Each figure is the
@@ -92,6 +94,25 @@ print(cpu, wall, text, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, v.sta
 """
 
 
+# the child for the reading alone: the same records, read and dropped (what the gate's
+# pass costs is the difference)
+READ_CHILD = """
+import sys, time
+from rkvformal.trace.commands import record_batches
+cpu = time.process_time()
+records = sum(len(batch.records) for batch in record_batches(sys.argv[1], "jsonl", None))
+print(time.process_time() - cpu, records)
+"""
+
+
+def measure_reading(path: Path) -> float:
+    """One fresh process: CPU seconds to read and check the trace's records, no gate."""
+    out = subprocess.run([sys.executable, "-c", READ_CHILD, str(path)], check=True,
+                         capture_output=True, text=True, cwd=benchlib.ROOT,
+                         env=benchlib.cli_env()).stdout.split()
+    return float(out[0])
+
+
 def measure(path: Path) -> tuple[float, float, float, int, str, int]:
     """One fresh process: (CPU s, wall s, text report CPU s, peak RSS KiB, verdict,
     records)."""
@@ -116,11 +137,13 @@ def main() -> None:
             path = Path(tmp) / f"trace-{events}.jsonl"
             write_trace(path, events, max(1, min(args.claims, events // len(LIFECYCLE))))
             runs = [measure(path) for _ in range(args.repeat)]
+            reading = statistics.median(measure_reading(path) for _ in range(args.repeat))
             cpu, wall, text = (statistics.median(r[i] for r in runs) for i in range(3))
             rss, verdict, records = max(r[3] for r in runs), runs[0][4], runs[0][5]
             print(f"{events:>9} events  {path.stat().st_size / 1e6:7.1f} MB  "
                   f"CPU {cpu:6.2f} s (runs {', '.join(f'{r[0]:.2f}' for r in runs)})  "
                   f"{records / cpu:>9,.0f} records/s  wall {wall:6.2f} s  "
+                  f"reading alone {reading:5.2f} s  "
                   f"text report {text:5.2f} s  peak RSS {rss / 1024:6.1f} MiB  "
                   f"verdict {verdict}")
             if args.keep is not None and events == args.events:
