@@ -17,6 +17,7 @@ from collections import Counter
 
 import click
 
+from rkvformal.semantics.domain import Scenario
 from rkvformal.sim.runtime import (
     ClaimNumbers,
     IllegalMove,
@@ -35,7 +36,7 @@ __all__ = [
 CANONICAL = (80, 60, 70)  # usable, resident footprint, active demand (paper 1)
 
 
-def _numbers(scenario: object | None) -> tuple[Numbers, list[str]]:
+def _numbers(scenario: Scenario | None) -> tuple[Numbers, list[str]]:
     """Simulator numbers from a descriptor scenario (paper 1's 60/70/80 by default)."""
     usable, footprint, demand = CANONICAL
     if scenario is None:
@@ -43,7 +44,7 @@ def _numbers(scenario: object | None) -> tuple[Numbers, list[str]]:
                 ["resident"])
     claims = []
     names = []
-    for spec in scenario.claims:  # type: ignore[attr-defined]
+    for spec in scenario.claims:
         if spec.start:
             raise click.BadParameter(
                 f"claim {spec.name}: the simulator lays out the required range first; "
@@ -53,8 +54,8 @@ def _numbers(scenario: object | None) -> tuple[Numbers, list[str]]:
         names.append(spec.name)
     if not claims:
         claims, names = [ClaimNumbers(footprint)], ["resident"]
-    return (Numbers(scenario.usable or usable,  # type: ignore[attr-defined]
-                    LivePlan.single(scenario.active_demand or demand),  # type: ignore[attr-defined]
+    return (Numbers(scenario.usable or usable,
+                    LivePlan.single(scenario.active_demand or demand),
                     tuple(claims)), names)
 
 

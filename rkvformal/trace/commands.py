@@ -57,7 +57,7 @@ def record_batches(path: str, source: str, claims_file: str | None) -> Iterator[
         raise InputFailure(f"error: --source {source} needs --claims FILE\n"
                            "  hint: the claims file says which blocks belong to which claim "
                            "(docs/ADAPTERS.md)")
-    adapter = replace(ADAPTERS[source], path=path)  # type: ignore[type-var]
+    adapter = replace(ADAPTERS[source], path=path)
     claims = load_claims(claims_file)
     with file.open("rb", buffering=READ_BUFFER) as stream:
         yield from batches(adapter.records(_text_lines(stream, path), claims))

@@ -147,7 +147,7 @@ class StageLocations(Mapping[str, Location]):
         return Location(self._seen[i], line)
 
     def __contains__(self, stage: object) -> bool:
-        i = _SLOT.get(stage)  # type: ignore[call-overload]
+        i = _SLOT.get(stage) if isinstance(stage, str) else None
         return i is not None and self._seen[i + 1] is not None
 
     def __iter__(self) -> Iterator[str]:
@@ -187,7 +187,7 @@ class ClaimVerdict:
 # __init__ makes them (every field set), by their slots' own setters.
 _NEW = object.__new__
 _CLAIM_FIELDS = tuple(getattr(ClaimVerdict, f.name).__set__ for f in fields(ClaimVerdict))
-_SET_SEEN = StageLocations._seen.__set__  # type: ignore[attr-defined,misc]
+_SET_SEEN = vars(StageLocations)["_seen"].__set__  # (the slot's own descriptor)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 Record = dict[str, Any]
 
@@ -53,10 +53,17 @@ class ClaimSpec:
 
 
 class Adapter(Protocol):
-    """Native stream -> canonical records.  Malformed input raises `TraceInputError`."""
+    """Native stream -> canonical records.  Malformed input raises `TraceInputError`.
+    Adapters are frozen dataclasses with a `path` field (the input's name in errors):
+    `dataclasses.replace(adapter, path=...)` names the input being read."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
 
     @property
     def name(self) -> str: ...  # (read-only: the adapters are frozen dataclasses)
+
+    @property
+    def path(self) -> str: ...
 
     def records(self, lines: Iterable[tuple[int, str]],
                 claims: tuple[ClaimSpec, ...]) -> Iterator[tuple[int, Record]]: ...
