@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 
 import benchlib
 from benchlib import ROOT, secs, table, timed
@@ -180,10 +181,10 @@ def main() -> None:
     growth = []
     for usable in (80, 160, 320):
         resident, demand = usable * 3 // 4, usable * 7 // 8
-        e_t, _, e = timed(lambda u=usable, r=resident, a=demand:
-                          enumerate_states(row, u, r, a, growth_depth), repeat)
+        e_t, _, e = timed(
+            partial(enumerate_states, row, usable, resident, demand, growth_depth), repeat)
         numbers = scenario(usable, resident, demand, row.scenario)
-        p_t, _, (answer, _) = timed(lambda n=numbers: smt_pinned(row, growth_depth, n), repeat)
+        p_t, _, (answer, _) = timed(partial(smt_pinned, row, growth_depth, numbers), repeat)
         growth.append([f"{usable}/{resident}/{demand}", f"{e.states:,}", f"{e.transitions:,}",
                        f"{e.violations}", secs(e_t), f"{answer} {secs(p_t)}",
                        f"{e_t / p_t:,.0f}x"])

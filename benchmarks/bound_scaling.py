@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from functools import partial
 
 import benchlib
 from benchlib import ROOT, secs, table, timed
@@ -78,8 +79,7 @@ def main() -> None:
         for k in bounds:
             repeat = 1 if args.quick or k > args.repeat_up_to else args.repeat
             options = pipeline.Options(bound=k)
-            med, samples, proved = timed(lambda options=options, row=row:
-                                         pipeline.prove_row(row, options), repeat)
+            med, samples, proved = timed(partial(pipeline.prove_row, row, options), repeat)
             result = proved.result
             unbounded = sum(c.proof == "unbounded" for c in result.checks)
             results.append([k, secs(med), benchlib.spread(samples), repeat,

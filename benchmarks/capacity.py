@@ -33,6 +33,7 @@ import argparse
 import os
 import tempfile
 import time
+from functools import partial
 
 import benchlib
 from benchlib import secs, table, timed
@@ -88,6 +89,7 @@ def rows(directory: str, name: str, numbers: tuple[int, int, int]) -> dict[str, 
 
 def pinned(row: Row) -> tuple[str, float]:
     """Answer and solver seconds of the pinned question on a fresh model."""
+    assert row.scenario is not None  # (every row of DESCRIPTOR has one)
     model = RowModel(row, BOUND)
     goals = [model.violation_goal(ATOM, None), model.scenario_goal(row.scenario, True)]
     # these goals read no history chains, so nothing needs flushing before the check
@@ -117,14 +119,13 @@ def main() -> None:
             by_name = rows(directory, name, numbers)
             for row_name in ("hard", "prio"):
                 row = by_name[row_name]
-                total, _, (answer, _) = timed(lambda row=row: pinned(row), args.repeat)
+                total, _, (answer, _) = timed(partial(pinned, row), args.repeat)
                 solve = sorted(pinned(row)[1] for _ in range(args.repeat))[args.repeat // 2]
                 results[(name, f"{row_name} pinned")] = total
                 out.append([name, "/".join(f"{n:,}" for n in numbers), f"{row_name}: pinned",
                             answer, secs(solve), secs(total)])
             row = by_name["prio"]
-            total, _, (status, used, usable) = timed(lambda row=row: counterexample(row),
-                                                     args.repeat)
+            total, _, (status, used, usable) = timed(partial(counterexample, row), args.repeat)
             results[(name, "prio counterexample")] = total
             where = f"{status}, in the scenario's numbers (U={usable:,})" if used else \
                 f"{status}, scenario not used (U={usable})"

@@ -26,6 +26,7 @@ import inspect
 import os
 import tempfile
 import time
+from functools import partial
 
 import benchlib
 from benchlib import ROOT, secs, table, timed
@@ -115,14 +116,14 @@ def has_claim_slots_parameter() -> bool:
 
 def slots(row: Row, bound: int, n: int) -> str:
     """Classify with n claim slots (default induction): the class and atom statuses."""
-    result = classify(row, load_stdlib()[row.mode], bound, claims=n)  # type: ignore[call-arg]
+    result = classify(row, load_stdlib()[row.mode], bound, claims=n)
     return f"{result.evidence_class.value} " + "".join(
         c.status.value[0].upper() for c in result.checks)
 
 
 def variables(row: Row, bound: int, n: int) -> int:
     """Encoding variables of an n-slot model right after construction."""
-    return len(_free(RowModel(row, bound, claims=n)))  # type: ignore[call-arg]
+    return len(_free(RowModel(row, bound, claims=n)))
 
 
 def describe(proved: pipeline.ProvedRow) -> str:
@@ -154,11 +155,9 @@ def main() -> None:
             proofs.append([label, f"{secs(t2)} ({d2})", f"{secs(t1)} ({d1})", f"{t1 / t2:.2f}"])
             stage = pipeline.prove_row(two, options).result.stage
             labels = next(s.labels for s in stages(two) if s.name == stage)
-            f2, _, (_, p2) = timed(lambda two=two, labels=labels:
-                                   stage_atoms(two, labels, args.bound), args.repeat)
+            f2, _, (_, p2) = timed(partial(stage_atoms, two, labels, args.bound), args.repeat)
             single = (*labels, assume_label(Assumption.SINGLE_CLAIM.value))
-            f1, _, (_, p1) = timed(lambda one=one, single=single:
-                                   stage_atoms(one, single, args.bound), args.repeat)
+            f1, _, (_, p1) = timed(partial(stage_atoms, one, single, args.bound), args.repeat)
             fixed.append([label, stage, f"{secs(f2)} {p2}", f"{secs(f1)} {p1}",
                           f"{f1 / f2:.2f}"])
         (s1, e1), (s2, e2) = measure(one_scenario), measure(two_scenario)
@@ -168,8 +167,7 @@ def main() -> None:
             for label, two, _one in pairs:
                 cells = [label]
                 for n in (1, 2, 3, 4):
-                    med, _, what = timed(lambda two=two, n=n: slots(two, args.bound, n),
-                                         args.repeat)
+                    med, _, what = timed(partial(slots, two, args.bound, n), args.repeat)
                     cells.append(f"{secs(med)} ({what}, "
                                  f"{variables(two, args.bound, n)} vars)")
                 by_slots.append(cells)

@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import time
+from typing import Any
 
 from benchlib import ROOT
 
@@ -45,7 +46,7 @@ def main() -> None:
     built: list[prover.RowModel] = []
     original = prover.RowModel.__init__
 
-    def keeping(self: prover.RowModel, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def keeping(self: prover.RowModel, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         built.append(self)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from rkvformal import pipeline
 from rkvformal.smt import prover
@@ -30,7 +31,8 @@ def main() -> None:
     original = prover.RowModel.__init__
     print("| settings | wall |\n|---|---:|")
     for name, options in SETTINGS.items():
-        def patched(self, *args, _options=options, **kwargs):  # type: ignore[no-untyped-def]
+        def patched(self: prover.RowModel, *args: Any, _options: dict[str, int] = options,
+                    **kwargs: Any) -> None:
             original(self, *args, **kwargs)
             for key, value in _options.items():
                 self.solver.set(key, value)

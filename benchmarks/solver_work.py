@@ -73,12 +73,12 @@ def work(rows: Iterable[tuple[Row, pipeline.Options]]) -> Work:
         entry[2] += time.process_time() - started
         return answer
 
-    z3.Solver.check = counting  # type: ignore[method-assign]
+    z3.Solver.check = counting
     try:
         for row, options in rows:
             pipeline.prove_row(row, options)
     finally:
-        z3.Solver.check = check  # type: ignore[method-assign]
+        z3.Solver.check = check
     return dict(counted)
 
 

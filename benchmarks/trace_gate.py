@@ -33,7 +33,7 @@ from pathlib import Path
 import benchlib
 import orjson
 
-LIFECYCLE = [
+LIFECYCLE: list[tuple[str, dict[str, object]]] = [
     ("resident_claim_accepted", {"claim_registration": "pre_registered",
                                  "resident_blocks_required": 8}),
     ("resident_claim_materialized", {"predicate_materialized": True,
@@ -138,7 +138,9 @@ def main() -> None:
             write_trace(path, events, max(1, min(args.claims, events // len(LIFECYCLE))))
             runs = [measure(path) for _ in range(args.repeat)]
             reading = statistics.median(measure_reading(path) for _ in range(args.repeat))
-            cpu, wall, text = (statistics.median(r[i] for r in runs) for i in range(3))
+            cpu = statistics.median(r[0] for r in runs)
+            wall = statistics.median(r[1] for r in runs)
+            text = statistics.median(r[2] for r in runs)
             rss, verdict, records = max(r[3] for r in runs), runs[0][4], runs[0][5]
             print(f"{events:>9} events  {path.stat().st_size / 1e6:7.1f} MB  "
                   f"CPU {cpu:6.2f} s (runs {', '.join(f'{r[0]:.2f}' for r in runs)})  "

@@ -19,6 +19,7 @@ import argparse
 import glob
 import os
 import statistics
+from functools import partial
 
 import benchlib
 from benchlib import ROOT, percentile, run_cli, secs, spread, table, timed
@@ -49,9 +50,9 @@ def main() -> None:
     walls: dict[tuple[str, int], float] = {}
     for jobs in args.jobs:
         prove_med, prove_s, _ = timed(
-            lambda jobs=jobs: run_cli(["prove", *model_args, "-j", str(jobs)]), repeat)
+            partial(run_cli, ["prove", *model_args, "-j", str(jobs)]), repeat)
         suite_med, suite_s, _ = timed(
-            lambda jobs=jobs: run_cli(["suite", "bad_lowerings", "-j", str(jobs)]), repeat)
+            partial(run_cli, ["suite", "bad_lowerings", "-j", str(jobs)]), repeat)
         walls[("prove", jobs)], walls[("suite", jobs)] = prove_med, suite_med
         rows.append([f"-j {jobs}", f"{secs(prove_med)} ({spread(prove_s)})",
                      f"{secs(suite_med)} ({spread(suite_s)})", secs(prove_med + suite_med)])
@@ -73,8 +74,7 @@ def main() -> None:
         options = benchlib.command_options(group)
         for path in paths:
             for row in pipeline.load(path).rows:
-                med, _, _ = timed(lambda row=row, options=options: pipeline.prove_row(
-                    row, options), repeat)
+                med, _, _ = timed(partial(pipeline.prove_row, row, options), repeat)
                 per_row[group].append(med)
                 slowest.append((med, f"{os.path.basename(path)}:{row.name}"))
     everything = per_row["models"] + per_row["bad_lowerings"]

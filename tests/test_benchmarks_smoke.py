@@ -49,6 +49,7 @@ def test_simulator_enumeration_agrees_with_the_pinned_smt_question(tmp_path) -> 
         found = baselines.enumerate_states(row, 8, 6, 7, depth=5)
         assert found.states > 1 and found.transitions >= found.states - 1
         assert (found.violations > 0) is violated, name
+        assert row.scenario is not None
         answer, _ = baselines.smt_pinned(row, 5, row.scenario)
         assert answer == ("sat" if violated else "unsat"), name
 

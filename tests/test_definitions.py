@@ -30,11 +30,21 @@ def _row(path: str, name: str):
     return next(r for r in pipeline.load(path).rows if r.name == name)
 
 
+def _keys(v: SymbolicView) -> list[Key]:
+    """The names `v` made a variable for, as the `Key`s they are (`SymbolicView.vars` is
+    typed by the plain tuples that also find them)."""
+    keys = []
+    for key in v.vars:
+        assert isinstance(key, Key)
+        keys.append(key)
+    return keys
+
+
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)
 def test_every_determined_name_is_a_term(row) -> None:
     for model in (RowModel(row, 4), RowModel(row, 3, induction=True)):
         v = model.v
-        free = {key for key in v.vars if key not in v.defined}
+        free = {key for key in _keys(v) if key not in v.defined}
         start = 1 if model.induction else 0  # a window starts in any state
         states = sorted(str(k) for k in free if k.name in STATE and k.name not in BELIEF
                         and (k.t or 0) >= start and k.name not in ("free", "cached"))
@@ -43,7 +53,7 @@ def test_every_determined_name_is_a_term(row) -> None:
         # an event a primitive reads keeps its variable, with its definition as an equation
         events = {k for k in free if k.name in EVENTS}
         assert events == {k for k in v.equated if k.name in EVENTS}
-        assert {k.name for k in v.vars if k.name in EVENTS} - {k.name for k in events}
+        assert {k.name for k in _keys(v) if k.name in EVENTS} - {k.name for k in events}
         assert all(Key("need", t, None) in v.defined for t in range(v.K))
 
 

@@ -53,7 +53,7 @@ from rkvformal.vocab import (
     Provenance,
 )
 
-_COMMON = {
+_COMMON: dict[str, Any] = {
     "deadline": None,
     "database": None,  # every run explores afresh; failures print a reproduction blob
     "print_blob": True,
@@ -353,7 +353,7 @@ def row(draw: st.DrawFn, primitives: list[str], scenarios: list[str]) -> str:
             f"via {draw(names(primitives))}")
     if draw(st.booleans()):
         text += f" assume {draw(names(vocab(Assumption), 2))}"
-    if scenarios and draw(st.booleans()):
+    if bool(scenarios) and draw(st.booleans()):
         text += f" scenario {draw(word(scenarios))}"
     if draw(st.booleans()):
         never = "approximation_substrate" if kind == "lowering" else "rejected_mapping"

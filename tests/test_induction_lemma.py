@@ -10,8 +10,9 @@ from conftest import ROOT
 
 from rkvformal import pipeline
 from rkvformal.semantics.bundles import load_stdlib
+from rkvformal.smt.encoding import Formula
 from rkvformal.smt.lowering import stages
-from rkvformal.smt.obligations import ATOMS
+from rkvformal.smt.obligations import ATOMS, Lemma
 from rkvformal.smt.prover import RowModel
 from rkvformal.smt.trace import View
 from rkvformal.vocab import Atom, AtomStatus
@@ -32,7 +33,7 @@ def _proven() -> tuple[RowModel, tuple[str, ...]]:
     return model, labels
 
 
-def _with_lemma(monkeypatch: pytest.MonkeyPatch, lemma) -> None:  # type: ignore[no-untyped-def]
+def _with_lemma(monkeypatch: pytest.MonkeyPatch, lemma: Lemma | None) -> None:
     monkeypatch.setitem(ATOMS, ATOM, replace(ATOMS[ATOM], lemma=lemma))
 
 
@@ -54,7 +55,7 @@ def test_a_lemma_false_from_the_start_is_rejected(proven, monkeypatch) -> None:
     trace, yet preserved by every step: only the base case can reject it."""
     model, labels = proven
 
-    def everyone_accepted(v: View, c: int, t: int):  # type: ignore[no-untyped-def]
+    def everyone_accepted(v: View, c: int, t: int) -> Formula:
         return v.before("accepted", c, t)
 
     _with_lemma(monkeypatch, everyone_accepted)
@@ -69,7 +70,7 @@ def test_a_lemma_not_preserved_is_rejected(proven, monkeypatch) -> None:
     acceptance: the induction step rejects it."""
     model, labels = proven
 
-    def nobody_accepted(v: View, c: int, t: int):  # type: ignore[no-untyped-def]
+    def nobody_accepted(v: View, c: int, t: int) -> Formula:
         return v.not_(v.before("accepted", c, t))
 
     _with_lemma(monkeypatch, nobody_accepted)

@@ -29,6 +29,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import TypedDict
 
 import pytest
 from atom_cases import CASES, HEADER, prim
@@ -278,10 +279,10 @@ def drive(data: st.DataObject, sim: Simulator, assumptions: frozenset[Assumption
         options = [(m, c) for m, c in sim.enabled_moves() if allowed(sim, m, c, assumptions)
                    for _w in range(WEIGHT.get(m, 1))]
         while options:
-            move, c = data.draw(st.sampled_from(options), label="move")
-            if take(move, c):
+            move, claim = data.draw(st.sampled_from(options), label="move")
+            if take(move, claim):
                 break
-            options = [mc for mc in options if mc != (move, c)]
+            options = [mc for mc in options if mc != (move, claim)]
         else:
             return
 
@@ -523,7 +524,15 @@ def test_d2_model_admits_the_event_driven_join() -> None:
 
 LOSSY = prim("events", "block_events", delivery="lossy")
 TIER = prim("tier", "tier_offload", on_restore_failure="recompute")
-DROP = {"drop": True}
+
+
+class StepOptions(TypedDict, total=False):
+    """`Simulator.step`'s keyword options a test move can carry."""
+
+    drop: bool
+
+
+DROP: StepOptions = {"drop": True}
 MISSED_STORE = ((Move.SUBMIT, 0), (Move.ACCEPT, 0), (Move.MATERIALIZE, 0, DROP),
                 (Move.ARRIVE, None), (Move.ADMIT, None))
 D2_VARIANTS = {

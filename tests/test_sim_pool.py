@@ -53,6 +53,13 @@ def materialized_pool(n: int = 6,
     return pool, hashes, pool.compute(hashes)
 
 
+def stored_payload(pool: BlockPool, block: int) -> np.ndarray:
+    """The payload of a block that holds one (`payload` is None once a block is freed)."""
+    payload = pool.blocks[block].payload
+    assert payload is not None
+    return payload
+
+
 # --- hash chains --------------------------------------------------------------------------
 
 def test_hash_chain_is_deterministic_and_prefix_dependent() -> None:
@@ -118,7 +125,7 @@ def test_acquire_pins_a_cached_block_out_of_the_queue() -> None:
 def test_host_tier_restore_checks_payloads() -> None:
     pool, hashes, blocks = materialized_pool(3)
     tier = HostTier()
-    tier.offload("obj", 1, [(p, hashes[p], pool.blocks[b].payload) for p, b in enumerate(blocks)])
+    tier.offload("obj", 1, [(p, hashes[p], stored_payload(pool, b)) for p, b in enumerate(blocks)])
     expected = dict(enumerate(hashes))
     good = tier.fetch("obj", [0, 1, 2])
     assert verify_restore(good, expected) == [] and good.generation == 1
@@ -293,7 +300,7 @@ def test_restore_brings_back_the_verified_host_copy() -> None:
     for p, h in enumerate(sim.claims[0].obj.hashes):
         bid = sim.pool.lookup(h)
         assert bid is not None
-        assert np.array_equal(sim.pool.blocks[bid].payload, original[p])
+        assert np.array_equal(stored_payload(sim.pool, bid), original[p])
     assert not sim.claims[0].nr and sim.claims[0].held
 
 

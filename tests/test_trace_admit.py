@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -138,7 +139,7 @@ def test_one_model_answers_every_question_of_a_refusal(monkeypatch) -> None:
     built = []
     original = admit_module.RowModel
 
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def counting(*args: Any, **kwargs: Any) -> Any:
         built.append(args[0].name)
         return original(*args, **kwargs)
 

@@ -9,6 +9,7 @@ the failure-outcome gate and its controls fail it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -280,7 +281,7 @@ def test_missing_identity_breaks_claim_identity() -> None:
 
 # --- fail closed: gaps, order, malformed input --------------------------------------------
 
-def _write(tmp_path: Path, records: list[dict | str]) -> Path:
+def _write(tmp_path: Path, records: Sequence[dict | str]) -> Path:
     path = tmp_path / "trace.jsonl"
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n"
                             for r in records))

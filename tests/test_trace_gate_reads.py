@@ -31,7 +31,7 @@ WRONG: list[tuple[Any, type]] = [(True, bool), (False, bool), (1, int), (0, int)
                                  (1.0, float), ("1", str), ([1], list), ({"a": 1}, dict)]
 
 
-class Recording(dict):  # type: ignore[type-arg]
+class Recording(dict[str, Any]):
     """A record that notes every field read from it."""
 
     def __init__(self, *args: Any) -> None:
@@ -124,8 +124,12 @@ def _trace(*records: dict[str, Any]) -> bytes:
 
 def _check(raw: bytes) -> Any:
     gate = Gate(Mode.OFFLOADABLE, path="t.jsonl")
-    return _outcome(lambda: (gate.consume_batches(read_batches(io.BytesIO(raw), "t.jsonl")),
-                             gate)[1])
+
+    def consumed() -> Gate:
+        gate.consume_batches(read_batches(io.BytesIO(raw), "t.jsonl"))
+        return gate
+
+    return _outcome(consumed)
 
 
 def _twins(accepted: dict[str, Any], step: dict[str, Any], field: str, bad: Any) -> bytes:
@@ -243,8 +247,8 @@ def test_null_is_absent(step: dict[str, Any], null: str, fallback: dict[str, Any
                 rec["outcome_claim_id"] = rec["claim_id"]
         raw = _trace(*records)
         one = Gate(Mode.OFFLOADABLE, path="t.jsonl")
-        for line, rec in enumerate(raw.splitlines(), 1):
-            one.feed(line, orjson.loads(rec))
+        for line, encoded in enumerate(raw.splitlines(), 1):
+            one.feed(line, orjson.loads(encoded))
         verdict = one.verdict()
         assert _check(raw) == ("verdict", verdict)
         a, b = verdict.claims

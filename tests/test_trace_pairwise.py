@@ -36,7 +36,7 @@ class Simple(Gate):
             values = self.configs[other.config]
             if other is track or values[2][phase] != Phase.ACCEPTED:
                 continue
-            view = self._view(step, before, (required, priority), values, history)
+            view = self._view(step, before, (required, priority), values[:3], history)
             for i in self.pairwise:
                 if self.atoms[i][0].violation(view, 0, 0, self.atoms[i][1]):
                     self._break(track, i, where)

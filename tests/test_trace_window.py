@@ -55,8 +55,10 @@ def _window(values: dict[Key, Any], t: int, history: dict[tuple[str, int], bool]
         events = {n: values[Key(n, t, c)] for n, (_k, pc) in EVENTS.items() if pc}
         return consts, before, after, events
 
-    shared = tuple({n: values[Key(n, u, None)] for n, (_k, pc) in STATE.items() if not pc}
-                   for u in (t, t + 1))
+    def shared_at(u: int) -> dict[str, Any]:
+        return {n: values[Key(n, u, None)] for n, (_k, pc) in STATE.items() if not pc}
+
+    shared = (shared_at(t), shared_at(t + 1))
     step: dict[str, Any] = {}
     for n, (_k, pc) in {**CHOICES, **EVENTS}.items():
         step[n] = tuple(values[Key(n, t, c)] for c in CLAIMS) if pc else values[Key(n, t, None)]
