@@ -105,20 +105,22 @@ print(time.process_time() - cpu, records)
 """
 
 
+def _child(code: str, *args: str) -> list[str]:
+    """Run `code` in a fresh Python process with `args`; the words it printed."""
+    return subprocess.run([sys.executable, "-c", code, *args], check=True,
+                          capture_output=True, text=True, cwd=benchlib.ROOT,
+                          env=benchlib.cli_env()).stdout.split()
+
+
 def measure_reading(path: Path) -> float:
     """One fresh process: CPU seconds to read and check the trace's records, no gate."""
-    out = subprocess.run([sys.executable, "-c", READ_CHILD, str(path)], check=True,
-                         capture_output=True, text=True, cwd=benchlib.ROOT,
-                         env=benchlib.cli_env()).stdout.split()
-    return float(out[0])
+    return float(_child(READ_CHILD, str(path))[0])
 
 
 def measure(path: Path) -> tuple[float, float, float, int, str, int]:
     """One fresh process: (CPU s, wall s, text report CPU s, peak RSS KiB, verdict,
     records)."""
-    out = subprocess.run([sys.executable, "-c", CHILD, str(path), *REQUIRE], check=True,
-                         capture_output=True, text=True, cwd=benchlib.ROOT,
-                         env=benchlib.cli_env()).stdout.split()
+    out = _child(CHILD, str(path), *REQUIRE)
     return (float(out[0]), float(out[1]), float(out[2]), int(out[3]),
             f"{out[4]} ({out[5]} claims)", int(out[6]))
 

@@ -4,14 +4,13 @@ and says plainly which scenarios it cannot lay out."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from click.testing import CliRunner
+from conftest import ROOT
 
 from rkvformal.sim import simulate_command
 
-MODELS = os.path.join(os.path.dirname(__file__), "..", "models")
 SCENARIOS = """
 scenario small { usable 40 claim resident { footprint 20 predicate leading_prefix_at_least(20) } active bulky { demand 30 } }
 scenario offset { usable 80 claim resident { footprint 60 predicate contiguous_range(4, 40) } active bulky { demand 70 } }
@@ -21,7 +20,7 @@ scenario offset { usable 80 claim resident { footprint 60 predicate contiguous_r
 def _descriptor(tmp_path: Path) -> str:
     """trtllm.rkv with two more scenarios."""
     path = tmp_path / "trtllm_scenarios.rkv"
-    path.write_text(Path(MODELS, "trtllm.rkv").read_text() + SCENARIOS)
+    path.write_text(Path(ROOT, "models", "trtllm.rkv").read_text() + SCENARIOS)
     return str(path)
 
 
